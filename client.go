@@ -1,0 +1,322 @@
+package blueshift
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"golang.org/x/time/rate"
+)
+
+// Version is the version of this module, sent in the User-Agent header.
+const Version = "0.1.0"
+
+// Client calls Blueshift's customer API. Create one with NewClient or
+// NewClientFromEnv and share it: a Client is safe for concurrent use by
+// multiple goroutines, and holds no per-call state.
+type Client struct {
+	baseURL   string      // scheme://host[:port][/path], no trailing slash
+	cred      *credential // behind a pointer: printing a Client copy shows only an address
+	userAgent string
+	retry     *retryablehttp.Client
+	logger    *slog.Logger  // nil: log nothing
+	limiter   *rate.Limiter // nil: no rate limit
+	budget    *retryBudget  // nil: no retry budget
+}
+
+// NewClient returns a client that authenticates with apiKey, a Blueshift
+// User API key. Surrounding white space is trimmed from the key (keys read
+// from files end in a newline). NewClient does not touch the network or the
+// environment; it returns ErrMissingAPIKey for a blank key, ErrInvalidAPIKey
+// for a malformed one, or the first error an option reports.
+func NewClient(apiKey string, opts ...Option) (*Client, error) {
+	cred, err := newCredential(apiKey)
+	if err != nil {
+		return nil, err
+	}
+	s := defaultSettings()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&s); err != nil {
+			return nil, err
+		}
+	}
+	return newClient(cred, &s), nil
+}
+
+// NewClientFromEnv returns a client configured from the environment:
+// BLUESHIFT_API_KEY (required), BLUESHIFT_REGION ("us" or "eu") and
+// BLUESHIFT_BASE_URL. Options given here win over the environment: a
+// WithRegion or WithBaseURL option replaces both endpoint variables.
+func NewClientFromEnv(opts ...Option) (*Client, error) {
+	var explicit settings
+	for _, opt := range opts {
+		if opt != nil {
+			_ = opt(&explicit) // errors are reported by NewClient below
+		}
+	}
+	var fromEnv []Option
+	if !explicit.endpointSet {
+		if v := os.Getenv("BLUESHIFT_REGION"); v != "" {
+			r, err := ParseRegion(v)
+			if err != nil {
+				return nil, fmt.Errorf("BLUESHIFT_REGION: %w", err)
+			}
+			fromEnv = append(fromEnv, WithRegion(r))
+		}
+		if v := os.Getenv("BLUESHIFT_BASE_URL"); v != "" {
+			fromEnv = append(fromEnv, WithBaseURL(v))
+		}
+	}
+	return NewClient(os.Getenv("BLUESHIFT_API_KEY"), append(fromEnv, opts...)...)
+}
+
+func newClient(cred *credential, s *settings) *Client {
+	endpoint := s.baseURL
+	if endpoint == nil {
+		endpoint, _ = url.Parse(s.region.BaseURL())
+	}
+
+	transport := http.RoundTripper(nil)
+	timeout := s.timeout
+	if s.httpClient != nil {
+		transport = s.httpClient.Transport
+		if s.httpClient.Timeout > 0 && !s.timeoutSet {
+			timeout = s.httpClient.Timeout
+		}
+	}
+	if transport == nil {
+		transport = newTransport(s.maxConnsPerHost, s.idleConnsPerHost)
+	}
+
+	c := &Client{
+		baseURL:   endpoint.String(),
+		cred:      cred,
+		userAgent: "blueshift-go/" + Version,
+		logger:    s.logger,
+		limiter:   s.limiter,
+	}
+	if s.userAgent != "" {
+		c.userAgent += " " + s.userAgent
+	}
+	if s.retryBudget > 0 {
+		c.budget = newRetryBudget(s.retryBudget)
+	}
+	c.retry = &retryablehttp.Client{
+		HTTPClient: &http.Client{
+			Transport: newAuthTransport(transport, cred, endpoint),
+			Timeout:   timeout,
+			// Never follow a redirect: the 3xx comes back as an *APIError,
+			// and the key and the customer's identifiers stay on our host.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		Logger:         nil, // its logger prints URLs and errors unfiltered; we log ourselves
+		RetryWaitMin:   s.retryWaitMin,
+		RetryWaitMax:   s.retryWaitMax,
+		RetryMax:       s.retryMax,
+		CheckRetry:     c.checkRetry,
+		Backoff:        backoff,
+		ErrorHandler:   closeAndReturnError,
+		RequestLogHook: c.beforeAttempt,
+		PrepareRetry:   c.prepareRetry,
+	}
+	return c
+}
+
+// newTransport returns the default transport: pooled for real concurrency
+// (go-retryablehttp's default keeps only GOMAXPROCS+1 idle connections,
+// which makes concurrent callers open a new TCP+TLS connection for most
+// requests), HTTP/2 when the server offers it, and bounded dial, TLS and
+// idle timeouts.
+func newTransport(maxConnsPerHost, idleConnsPerHost int) *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          idleConnsPerHost,
+		MaxIdleConnsPerHost:   idleConnsPerHost,
+		MaxConnsPerHost:       maxConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+}
+
+// String describes the client without its API key.
+func (c Client) String() string {
+	return "blueshift.Client{baseURL: " + c.baseURL + ", key: [redacted]}"
+}
+
+// GoString describes the client without its API key, for %#v.
+func (c Client) GoString() string { return c.String() }
+
+// Format prints the same redacted description for every verb, so no
+// formatting of a Client can reach its fields.
+func (c Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// call is the state of one API call across its attempts. It travels in the
+// request's context, because go-retryablehttp's hooks are shared by all
+// calls and see only the request or its context.
+type call struct {
+	path     string
+	redact   []string  // customer identifiers to keep out of error messages
+	attempts int       // requests sent so far
+	last     *APIError // the last non-2xx response, if any
+	ended    time.Time // when the last attempt ended (only with a logger)
+}
+
+type callKey struct{}
+
+func callFrom(ctx context.Context) *call {
+	st, _ := ctx.Value(callKey{}).(*call)
+	return st
+}
+
+// maxSuccessBody bounds what is read of a 2xx response.
+const maxSuccessBody = 64 << 10
+
+// post sends body as JSON to path with retries, and returns the outcome of
+// the call: a Response for a 2xx, otherwise an error (an *APIError for a
+// non-2xx answer).
+func (c *Client) post(ctx context.Context, path string, body []byte, redact []string) (*Response, error) {
+	if ctx == nil {
+		return nil, errors.New("blueshift: nil context")
+	}
+	st := &call{path: path, redact: redact}
+	ctx = context.WithValue(ctx, callKey{}, st)
+
+	// The body goes to go-retryablehttp as []byte: it is then rewound for
+	// each retry without being copied.
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("blueshift: building request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+
+	if err := c.waitForRate(ctx); err != nil {
+		return nil, c.callError(st, err)
+	}
+	resp, err := c.retry.Do(req)
+	if err != nil {
+		return nil, c.callError(st, err)
+	}
+	defer resp.Body.Close()
+	if c.budget != nil {
+		c.budget.refund()
+	}
+	out := &Response{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id"), Attempts: st.attempts}
+	out.RequestID = sanitize(out.RequestID, 128)
+	if b, _ := readBounded(resp.Body, maxSuccessBody); len(b) > 0 && b[0] == '{' {
+		var ok struct {
+			Status string `json:"status"`
+		}
+		if json.Unmarshal(b, &ok) == nil {
+			out.Status = sanitize(ok.Status, maxMessage)
+		}
+	}
+	return out, nil
+}
+
+// callError turns what go-retryablehttp returned into the caller's error:
+// the *APIError of the last response when the answer was final, otherwise
+// the network or context error, joined with the last *APIError if a
+// response had come back before it, so that errors.Is finds the context
+// error and errors.As still finds the response.
+func (c *Client) callError(st *call, err error) error {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr
+	}
+	return &callError{path: st.path, attempts: st.attempts, err: err, last: st.last}
+}
+
+// callError is a failed call that ended without a final response.
+type callError struct {
+	path     string
+	attempts int
+	err      error
+	last     *APIError
+}
+
+func (e *callError) Error() string {
+	msg := "blueshift: POST " + e.path + ": " + e.err.Error()
+	if e.attempts > 0 {
+		msg += " (" + strconv.Itoa(e.attempts) + " attempts)"
+	}
+	if e.last != nil {
+		msg += "; last response: " + e.last.Error()
+	}
+	return msg
+}
+
+func (e *callError) Unwrap() []error {
+	if e.last != nil {
+		return []error{e.err, e.last}
+	}
+	return []error{e.err}
+}
+
+// readBounded reads at most limit bytes of r, and closes nothing. What is
+// beyond limit is never read: a hostile 64 MiB body costs 64 KiB.
+func readBounded(r io.Reader, limit int64) ([]byte, error) {
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(io.LimitReader(r, limit))
+	return buf.Bytes(), err
+}
+
+// closeAndReturnError is the go-retryablehttp ErrorHandler: checkRetry has
+// already read what it needs of the last response, so close it and pass
+// the error on (unlike the library's default, which drops the response's
+// status and body for a "giving up after N attempts" string).
+func closeAndReturnError(resp *http.Response, err error, _ int) (*http.Response, error) {
+	if resp != nil {
+		resp.Body.Close()
+	}
+	return nil, err
+}
+
+// waitForRate blocks until the client's rate limiter, if any, lets one
+// more request go, or ctx ends.
+func (c *Client) waitForRate(ctx context.Context) error {
+	if c.limiter == nil {
+		return nil
+	}
+	return c.limiter.Wait(ctx)
+}
+
+// prepareRetry runs before each retry: it waits for the rate limiter.
+func (c *Client) prepareRetry(req *http.Request) error {
+	return c.waitForRate(req.Context())
+}
+
+// beforeAttempt logs each retry, with the time waited since the previous
+// attempt ended.
+func (c *Client) beforeAttempt(_ retryablehttp.Logger, req *http.Request, retry int) {
+	if c.logger == nil || retry == 0 {
+		return
+	}
+	st := callFrom(req.Context())
+	c.logger.LogAttrs(req.Context(), slog.LevelDebug, "blueshift: retrying",
+		slog.String("method", req.Method), slog.String("path", st.path),
+		slog.Int("attempt", st.attempts+1), slog.Duration("waited", time.Since(st.ended)))
+}

@@ -1,0 +1,324 @@
+package blueshift
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Errors returned before any request is sent.
+var (
+	// ErrMissingAPIKey means the API key was empty or only white space.
+	ErrMissingAPIKey = errors.New("blueshift: missing API key (set BLUESHIFT_API_KEY to your User API key)")
+	// ErrInvalidAPIKey means the API key holds a colon or a control character,
+	// which no Blueshift key does; the key itself is never part of the message.
+	ErrInvalidAPIKey = errors.New("blueshift: invalid API key: it contains ':' or a control character")
+	// ErrMissingIdentifier means the customer had neither an email nor a
+	// customer_id (blank values count as missing); no request was sent.
+	ErrMissingIdentifier = errors.New("blueshift: customer needs an email or a customer_id")
+)
+
+// Sentinels for the statuses Blueshift documents. An [*APIError] matches the
+// sentinel of its status with [errors.Is].
+var (
+	// ErrBadRequest matches a 400: missing or incorrect parameters.
+	ErrBadRequest = errors.New("blueshift: bad request (400)")
+	// ErrUnauthorized matches a 401: a wrong or missing API key, or a key of the other region.
+	ErrUnauthorized = errors.New("blueshift: unauthorized (401)")
+	// ErrForbidden matches a 403: the key lacks permission.
+	ErrForbidden = errors.New("blueshift: forbidden (403)")
+	// ErrNotFound matches a 404.
+	ErrNotFound = errors.New("blueshift: not found (404)")
+	// ErrConflict matches a 409: a conflict with the current state (retried).
+	ErrConflict = errors.New("blueshift: conflict (409)")
+	// ErrPayloadTooLarge matches a 413.
+	ErrPayloadTooLarge = errors.New("blueshift: payload too large (413)")
+	// ErrUnprocessableEntity matches a 422: well-formed but semantically invalid.
+	ErrUnprocessableEntity = errors.New("blueshift: unprocessable entity (422)")
+	// ErrRateLimited matches a 429: the rate limit was exceeded (retried).
+	ErrRateLimited = errors.New("blueshift: rate limited (429)")
+	// ErrInternalServer matches a 500 (retried).
+	ErrInternalServer = errors.New("blueshift: internal server error (500)")
+	// ErrBadGateway matches a 502 (retried).
+	ErrBadGateway = errors.New("blueshift: bad gateway (502)")
+	// ErrServiceUnavailable matches a 503 (retried).
+	ErrServiceUnavailable = errors.New("blueshift: service unavailable (503)")
+	// ErrGatewayTimeout matches a 504 (retried).
+	ErrGatewayTimeout = errors.New("blueshift: gateway timeout (504)")
+	// ErrRedirectRefused matches a 3xx answer: the client never follows
+	// redirects, so the API key and customer data cannot reach another host.
+	ErrRedirectRefused = errors.New("blueshift: redirect refused")
+)
+
+// statusSentinels maps each documented status to its sentinel.
+var statusSentinels = map[int]error{
+	http.StatusBadRequest:            ErrBadRequest,
+	http.StatusUnauthorized:          ErrUnauthorized,
+	http.StatusForbidden:             ErrForbidden,
+	http.StatusNotFound:              ErrNotFound,
+	http.StatusConflict:              ErrConflict,
+	http.StatusRequestEntityTooLarge: ErrPayloadTooLarge,
+	http.StatusUnprocessableEntity:   ErrUnprocessableEntity,
+	http.StatusTooManyRequests:       ErrRateLimited,
+	http.StatusInternalServerError:   ErrInternalServer,
+	http.StatusBadGateway:            ErrBadGateway,
+	http.StatusServiceUnavailable:    ErrServiceUnavailable,
+	http.StatusGatewayTimeout:        ErrGatewayTimeout,
+}
+
+// maxErrorBody is how much of an error response is kept in APIError.Body
+// (and read at all: the rest is never read).
+const maxErrorBody = 64 << 10
+
+// maxMessage bounds APIError.Message, so one hostile answer cannot make
+// every log line that prints the error huge.
+const maxMessage = 512
+
+// APIError is a response from Blueshift with a status other than 2xx. Its
+// Is method matches the sentinel of its status (ErrRateLimited for a 429 and
+// so on), so callers can branch with errors.Is and still reach the details
+// with errors.As.
+type APIError struct {
+	// StatusCode is the HTTP status of the response.
+	StatusCode int
+	// Message is Blueshift's explanation, taken from whichever of its error
+	// body shapes was sent, or the HTTP status text when the body had none
+	// (empty, HTML from a gateway, broken JSON). Customer identifiers and the
+	// API key are replaced by "[redacted]" if Blueshift echoes them.
+	Message string
+	// FieldErrors holds per-field validation errors, such as
+	// {"email": ["can't be blank"]}, when Blueshift sent them.
+	FieldErrors map[string][]string
+	// RequestID is the X-Request-Id response header, when present. Quote it
+	// to Blueshift support.
+	RequestID string
+	// Attempts is how many requests the call sent, this one included.
+	Attempts int
+	// Body is the raw response body, at most 64 KiB of it. Unlike Message it
+	// is not redacted and may hold personal data: do not log it.
+	Body []byte
+}
+
+// Error returns a one-line description such as
+// "blueshift: 429 Too Many Requests: Rate limit exceeded (request id abc, 5 attempts)".
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString("blueshift: ")
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	if text := http.StatusText(e.StatusCode); text != "" {
+		b.WriteByte(' ')
+		b.WriteString(text)
+	}
+	if e.Message != "" && e.Message != http.StatusText(e.StatusCode) {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	var notes []string
+	if e.RequestID != "" {
+		notes = append(notes, "request id "+e.RequestID)
+	}
+	if e.Attempts > 1 {
+		notes = append(notes, strconv.Itoa(e.Attempts)+" attempts")
+	}
+	if len(notes) > 0 {
+		b.WriteString(" (")
+		b.WriteString(strings.Join(notes, ", "))
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// Is reports whether target is the sentinel of e's status (for example
+// ErrRateLimited for a 429, or ErrRedirectRefused for any 3xx). Statuses
+// Blueshift does not document match no sentinel.
+func (e *APIError) Is(target error) bool {
+	if e.StatusCode >= 300 && e.StatusCode < 400 {
+		return target == ErrRedirectRefused
+	}
+	sentinel, ok := statusSentinels[e.StatusCode]
+	return ok && target == sentinel
+}
+
+// Retryable reports whether Blueshift says the status is transient and the
+// call may be retried with backoff: 409, 429, 500, 502, 503 and 504.
+func (e *APIError) Retryable() bool {
+	return retryableStatus(e.StatusCode)
+}
+
+func retryableStatus(code int) bool {
+	switch code {
+	case http.StatusConflict, http.StatusTooManyRequests, http.StatusInternalServerError,
+		http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// newAPIError builds the error for a non-2xx response from its status,
+// X-Request-Id header and (bounded) body. It accepts every body shape
+// Blueshift is known to send, and any bytes at all without panicking.
+func newAPIError(status int, requestID string, body []byte) *APIError {
+	e := &APIError{StatusCode: status, RequestID: sanitize(requestID, 128), Body: body}
+	e.Message, e.FieldErrors = parseErrorBody(body)
+	if status >= 300 && status < 400 {
+		e.Message = "redirect refused: the client does not follow redirects"
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(status)
+	}
+	return e
+}
+
+// errorBody is the union of Blueshift's error shapes:
+//
+//	{"message": "Not authorized"}
+//	{"errors": {"email": ["can't be blank"]}}
+//	{"error": "bad_request"}
+//	{"success": false, "error": "Validation failed"}
+//	{"status": "404", "error": "Not Found"}
+//	{"errors": [{"title": "error", "detail": "Error: Resource not found"}]}
+type errorBody struct {
+	Message json.RawMessage `json:"message"`
+	Error   json.RawMessage `json:"error"`
+	Errors  json.RawMessage `json:"errors"`
+}
+
+// parseErrorBody extracts a message and field errors from an error body. It
+// returns "" when the body holds no message it recognises.
+func parseErrorBody(body []byte) (message string, fields map[string][]string) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return "", nil
+	}
+	var eb errorBody
+	if json.Unmarshal(body, &eb) != nil {
+		return "", nil
+	}
+	if m := jsonText(eb.Message); m != "" {
+		message = m
+	}
+	if m := jsonText(eb.Error); m != "" && message == "" {
+		message = m
+	}
+	if len(eb.Errors) > 0 {
+		var m string
+		m, fields = parseErrors(eb.Errors)
+		if message == "" {
+			message = m
+		}
+	}
+	return sanitize(message, maxMessage), fields
+}
+
+// parseErrors reads the "errors" member: a field map ({"email": ["can't be
+// blank"]}), a list of {title, detail} objects, or a list of strings.
+func parseErrors(raw json.RawMessage) (string, map[string][]string) {
+	var byField map[string]json.RawMessage
+	if json.Unmarshal(raw, &byField) == nil && len(byField) > 0 {
+		fields := make(map[string][]string, len(byField))
+		names := make([]string, 0, len(byField))
+		for name, v := range byField {
+			var list []json.RawMessage
+			if json.Unmarshal(v, &list) != nil {
+				list = []json.RawMessage{v}
+			}
+			for _, item := range list {
+				if s := jsonText(item); s != "" {
+					fields[name] = append(fields[name], s)
+				}
+			}
+			if len(fields[name]) > 0 {
+				names = append(names, name)
+			}
+		}
+		sort.Strings(names)
+		parts := make([]string, 0, len(names))
+		for _, name := range names {
+			parts = append(parts, name+" "+strings.Join(fields[name], ", "))
+		}
+		if len(fields) == 0 {
+			fields = nil
+		}
+		return strings.Join(parts, "; "), fields
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) != nil {
+		return jsonText(raw), nil
+	}
+	parts := make([]string, 0, len(list))
+	for _, item := range list {
+		var obj struct {
+			Title   json.RawMessage `json:"title"`
+			Detail  json.RawMessage `json:"detail"`
+			Message json.RawMessage `json:"message"`
+		}
+		if json.Unmarshal(item, &obj) == nil {
+			for _, s := range []json.RawMessage{obj.Detail, obj.Message, obj.Title} {
+				if t := jsonText(s); t != "" {
+					parts = append(parts, t)
+					break
+				}
+			}
+			continue
+		}
+		if t := jsonText(item); t != "" {
+			parts = append(parts, t)
+		}
+	}
+	return strings.Join(parts, "; "), nil
+}
+
+// jsonText returns a JSON string's value, or the literal text of a number
+// or boolean; "" for null, objects, arrays and anything malformed.
+func jsonText(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return strings.TrimSpace(s)
+		}
+		return ""
+	case '{', '[', 'n':
+		return ""
+	}
+	return string(raw)
+}
+
+// sanitize makes server-sent text safe for a one-line error: control
+// characters become spaces, invalid UTF-8 is dropped and the result is cut
+// to at most max bytes on a rune boundary.
+func sanitize(s string, max int) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c >= utf8.RuneSelf {
+			clean = false
+			break
+		}
+	}
+	if clean && len(s) <= max {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r == utf8.RuneError {
+			continue
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			r = ' '
+		}
+		if b.Len()+utf8.RuneLen(r) > max {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return strings.TrimSpace(b.String())
+}

@@ -1,0 +1,18 @@
+module github.com/blueshift-go/blueshift
+
+go 1.23.0
+
+require (
+	github.com/hashicorp/go-retryablehttp v0.7.8
+	github.com/stretchr/testify v1.11.1
+	golang.org/x/time v0.12.0
+)
+
+require (
+	github.com/davecgh/go-spew v1.1.1 // indirect
+	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
+	github.com/kr/pretty v0.1.0 // indirect
+	github.com/pmezard/go-difflib v1.0.0 // indirect
+	gopkg.in/check.v1 v1.0.0-20180628173108-788fd7840127 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
+)

@@ -1,0 +1,252 @@
+package blueshift
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Option configures a Client. Each option checks its input; NewClient
+// returns the first error an option reports.
+type Option func(*settings) error
+
+// settings collects what the options chose, before NewClient builds the Client.
+type settings struct {
+	region           Region
+	baseURL          *url.URL
+	endpointSet      bool // WithRegion or WithBaseURL was given
+	httpClient       *http.Client
+	retryMax         int
+	retryWaitMin     time.Duration
+	retryWaitMax     time.Duration
+	timeout          time.Duration
+	timeoutSet       bool
+	logger           *slog.Logger
+	userAgent        string
+	limiter          *rate.Limiter
+	retryBudget      int
+	maxConnsPerHost  int
+	idleConnsPerHost int
+}
+
+// Defaults, documented on the options that change them.
+const (
+	defaultRetryMax         = 4
+	defaultRetryWaitMin     = 1 * time.Second
+	defaultRetryWaitMax     = 30 * time.Second
+	defaultTimeout          = 30 * time.Second
+	defaultRetryBudget      = 100
+	defaultIdleConnsPerHost = 128
+)
+
+func defaultSettings() settings {
+	return settings{
+		region:           RegionUS,
+		retryMax:         defaultRetryMax,
+		retryWaitMin:     defaultRetryWaitMin,
+		retryWaitMax:     defaultRetryWaitMax,
+		timeout:          defaultTimeout,
+		retryBudget:      defaultRetryBudget,
+		idleConnsPerHost: defaultIdleConnsPerHost,
+	}
+}
+
+// WithRegion selects the Blueshift region whose host the client calls
+// (default RegionUS). WithBaseURL, if also given, takes precedence.
+func WithRegion(r Region) Option {
+	return func(s *settings) error {
+		if r.BaseURL() == "" {
+			return fmt.Errorf("blueshift: unknown region %q: use %q or %q", string(r), RegionUS, RegionEU)
+		}
+		s.region, s.endpointSet = r, true
+		return nil
+	}
+}
+
+// WithBaseURL sends requests to rawURL instead of the region's host, for
+// example to a proxy or to the fake in package blueshifttest. It must be
+// https, or http to a loopback host (127.0.0.0/8, ::1, localhost). It takes
+// precedence over WithRegion.
+func WithBaseURL(rawURL string) Option {
+	return func(s *settings) error {
+		u, err := parseBaseURL(rawURL)
+		if err != nil {
+			return err
+		}
+		s.baseURL, s.endpointSet = u, true
+		return nil
+	}
+}
+
+func parseBaseURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(rawURL))
+	if err != nil {
+		return nil, errors.New("blueshift: base URL is not a valid URL")
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	switch {
+	case u.Host == "" || u.Hostname() == "":
+		return nil, errors.New("blueshift: base URL needs a scheme and a host, like https://api.getblueshift.com")
+	case u.User != nil:
+		return nil, errors.New("blueshift: base URL must not carry credentials; pass the API key to NewClient")
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, errors.New("blueshift: base URL must not have a query or fragment")
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http":
+		return nil, errors.New("blueshift: base URL must use https (plain http is allowed only to a loopback host)")
+	default:
+		return nil, fmt.Errorf("blueshift: base URL scheme %q is not supported: use https", u.Scheme)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// WithHTTPClient makes the client send requests through hc's Transport (nil
+// means the package's pooled default) and use hc's Timeout as the
+// per-attempt timeout unless WithTimeout is given. hc itself is never
+// modified. Redirects are never followed whatever hc's CheckRedirect says.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(s *settings) error {
+		if hc == nil {
+			return errors.New("blueshift: WithHTTPClient needs a non-nil *http.Client")
+		}
+		s.httpClient = hc
+		return nil
+	}
+}
+
+// WithRetryMax sets how many times a call is retried after its first
+// attempt (default 4, so at most 5 requests). 0 turns retries off.
+func WithRetryMax(n int) Option {
+	return func(s *settings) error {
+		if n < 0 || n > 100 {
+			return fmt.Errorf("blueshift: retry max %d out of range 0..100", n)
+		}
+		s.retryMax = n
+		return nil
+	}
+}
+
+// WithRetryWait sets the shortest and longest wait between attempts
+// (default 1s and 30s). Waits grow exponentially from min, with jitter, and
+// stay within [min, max], a Retry-After header included.
+func WithRetryWait(min, max time.Duration) Option {
+	return func(s *settings) error {
+		if min <= 0 || max < min {
+			return fmt.Errorf("blueshift: retry wait needs 0 < min <= max, got min %v, max %v", min, max)
+		}
+		s.retryWaitMin, s.retryWaitMax = min, max
+		return nil
+	}
+}
+
+// WithTimeout bounds each attempt (connecting, sending, and reading the
+// whole response); default 30s. The context passed to a call bounds the call
+// as a whole, retries and waits included.
+func WithTimeout(d time.Duration) Option {
+	return func(s *settings) error {
+		if d <= 0 {
+			return fmt.Errorf("blueshift: timeout must be positive, got %v", d)
+		}
+		s.timeout, s.timeoutSet = d, true
+		return nil
+	}
+}
+
+// WithLogger makes the client log each attempt and retry at Debug level:
+// method, path, status, attempt, wait and request id. It never logs the API
+// key, the Authorization header, request bodies or customer identifiers.
+// Without it the client logs nothing at all.
+func WithLogger(l *slog.Logger) Option {
+	return func(s *settings) error {
+		if l == nil {
+			return errors.New("blueshift: WithLogger needs a non-nil *slog.Logger (omit the option to log nothing)")
+		}
+		s.logger = l
+		return nil
+	}
+}
+
+// WithUserAgent appends ua (for example "billing-service/2.1") to the
+// User-Agent header, after the default "blueshift-go/<Version>".
+func WithUserAgent(ua string) Option {
+	return func(s *settings) error {
+		ua = strings.TrimSpace(ua)
+		if ua == "" {
+			return errors.New("blueshift: WithUserAgent needs a non-empty value")
+		}
+		for _, r := range ua {
+			if r < 0x20 || r == 0x7f {
+				return errors.New("blueshift: user agent must not contain control characters")
+			}
+		}
+		s.userAgent = ua
+		return nil
+	}
+}
+
+// WithRateLimit makes the whole client, shared by any number of goroutines,
+// send at most perSecond requests a second on average, with bursts of up to
+// burst requests. Every attempt counts, retries included. Blueshift
+// recommends about 50 a second for customer endpoints. By default there is
+// no limit.
+func WithRateLimit(perSecond float64, burst int) Option {
+	return func(s *settings) error {
+		if !(perSecond > 0) || math.IsInf(perSecond, 0) || burst < 1 {
+			return fmt.Errorf("blueshift: rate limit needs perSecond > 0 and burst >= 1, got %v and %d", perSecond, burst)
+		}
+		s.limiter = rate.NewLimiter(rate.Limit(perSecond), burst)
+		return nil
+	}
+}
+
+// WithRetryBudget sets the client-wide retry budget: the client may make up
+// to n retries beyond what successful calls earn back (each success earns a
+// tenth of a retry, up to n). When the budget is spent, failing calls return
+// their first error at once instead of piling retries onto a struggling
+// Blueshift. The default is 100. n = 0 turns the budget off, leaving only
+// WithRetryMax.
+func WithRetryBudget(n int) Option {
+	return func(s *settings) error {
+		if n < 0 {
+			return fmt.Errorf("blueshift: retry budget must be >= 0, got %d", n)
+		}
+		s.retryBudget = n
+		return nil
+	}
+}
+
+// WithMaxConnsPerHost sizes the default transport's connection pool: at
+// most n connections to Blueshift at once (0, the default, means no limit)
+// with up to max(n, 128) kept idle for reuse. It has no effect with
+// WithHTTPClient, whose transport is used as it is.
+func WithMaxConnsPerHost(n int) Option {
+	return func(s *settings) error {
+		if n < 0 {
+			return fmt.Errorf("blueshift: max connections per host must be >= 0, got %d", n)
+		}
+		s.maxConnsPerHost = n
+		if n > s.idleConnsPerHost {
+			s.idleConnsPerHost = n
+		}
+		return nil
+	}
+}

@@ -1,0 +1,198 @@
+package blueshift
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// checkRetry is the go-retryablehttp CheckRetry policy, called after every
+// attempt. It reads and closes the body of each non-2xx response (bounded
+// to 64 KiB) into an *APIError, keeps it as the call's last answer, and
+// says whether to retry:
+//
+//   - 2xx: done;
+//   - 409, 429, 500, 502, 503, 504: retry;
+//   - any other status, 3xx included: final;
+//   - network errors: retry, except TLS certificate, redirect and
+//     malformed-request errors, and a host name that does not exist;
+//   - a cancelled or expired context: stop at once.
+//
+// A retry also needs the client's retry budget to allow it.
+func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	st := callFrom(ctx)
+	st.attempts++
+	if c.logger != nil {
+		st.ended = time.Now()
+	}
+	if err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		c.logAttempt(ctx, st, resp, nil)
+		return false, nil
+	}
+	if err == nil {
+		body, _ := readBounded(resp.Body, maxErrorBody)
+		resp.Body.Close()
+		resp.Body = http.NoBody
+		apiErr := newAPIError(resp.StatusCode, resp.Header.Get("X-Request-Id"), body)
+		apiErr.Message = redact(redact(apiErr.Message, st.redact), c.cred.secrets)
+		apiErr.Attempts = st.attempts
+		st.last = apiErr
+		err = apiErr
+	}
+	c.logAttempt(ctx, st, resp, err)
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return false, ctxErr
+	}
+	var apiErr *APIError
+	retry := retryableError(err)
+	if errors.As(err, &apiErr) {
+		retry = apiErr.Retryable()
+	}
+	if retry && c.budget != nil && !c.budget.spend() {
+		retry = false
+	}
+	return retry, err
+}
+
+// retryableError reports whether a network error may be transient.
+func retryableError(err error) bool {
+	var (
+		certErr     *tls.CertificateVerificationError
+		unknownAuth x509.UnknownAuthorityError
+		hostErr     x509.HostnameError
+		invalidErr  x509.CertificateInvalidError
+		dnsErr      *net.DNSError
+	)
+	switch {
+	case errors.Is(err, errForeignHost),
+		errors.As(err, &certErr), errors.As(err, &unknownAuth),
+		errors.As(err, &hostErr), errors.As(err, &invalidErr):
+		return false
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return false
+	case strings.Contains(err.Error(), "unsupported protocol scheme"),
+		strings.Contains(err.Error(), "invalid header"):
+		return false
+	}
+	return true
+}
+
+// backoff is the go-retryablehttp Backoff policy: min·2^attempt with ±50%
+// jitter, so that clients that failed together do not retry together, then
+// clamped to [min, max]. A Retry-After header (seconds or an HTTP date), if
+// Blueshift ever sends one, replaces the computed wait but is clamped the
+// same way, so a huge, negative or garbled value can neither hang nor spin.
+func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil {
+		if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			return clamp(d, min, max)
+		}
+	}
+	exp := float64(min) * math.Pow(2, float64(attempt))
+	wait := exp * (0.5 + rand.Float64()) // [0.5, 1.5) × exp
+	if wait >= float64(max) || math.IsNaN(wait) {
+		return max
+	}
+	return clamp(time.Duration(wait), min, max)
+}
+
+func clamp(d, min, max time.Duration) time.Duration {
+	if d < min {
+		return min
+	}
+	if d > max {
+		return max
+	}
+	return d
+}
+
+// retryAfter parses a Retry-After value: delay-seconds or an HTTP date.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs > int64(math.MaxInt64/time.Second) {
+			return math.MaxInt64, true
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return t.Sub(now), true
+	}
+	return 0, false
+}
+
+// redact replaces each non-empty secret in s with "[redacted]".
+func redact(s string, secrets []string) string {
+	for _, secret := range secrets {
+		if secret != "" && strings.Contains(s, secret) {
+			s = strings.ReplaceAll(s, secret, "[redacted]")
+		}
+	}
+	return s
+}
+
+// logAttempt logs one attempt's outcome at Debug level, when the client
+// has a logger. It logs facts only: never the key, a body or an identifier.
+func (c *Client) logAttempt(ctx context.Context, st *call, resp *http.Response, err error) {
+	if c.logger == nil || !c.logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("method", http.MethodPost), slog.String("path", st.path), slog.Int("attempt", st.attempts)}
+	if resp != nil {
+		attrs = append(attrs, slog.Int("status", resp.StatusCode))
+		if id := resp.Header.Get("X-Request-Id"); id != "" {
+			attrs = append(attrs, slog.String("request_id", sanitize(id, 128)))
+		}
+	} else if err != nil {
+		attrs = append(attrs, slog.String("error", redact(redact(err.Error(), st.redact), c.cred.secrets)))
+	}
+	c.logger.LogAttrs(ctx, slog.LevelDebug, "blueshift: attempt", attrs...)
+}
+
+// retryBudget is a client-wide token bucket that limits retries across all
+// calls (the idea behind aws-sdk-go-v2's retry quota). A retry costs one
+// token; a successful call refunds a tenth of one, up to the capacity. When
+// Blueshift is down for everyone, retries stop after the budget is spent
+// instead of multiplying the load, and resume as calls succeed again.
+type retryBudget struct {
+	mu     sync.Mutex
+	tenths int // tokens available, in tenths of a retry
+	cap    int
+}
+
+func newRetryBudget(retries int) *retryBudget {
+	return &retryBudget{tenths: retries * 10, cap: retries * 10}
+}
+
+// spend takes one retry's worth of tokens, reporting false if there is not enough.
+func (b *retryBudget) spend() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.tenths < 10 {
+		return false
+	}
+	b.tenths -= 10
+	return true
+}
+
+// refund returns a tenth of a retry after a successful call.
+func (b *retryBudget) refund() {
+	b.mu.Lock()
+	if b.tenths < b.cap {
+		b.tenths++
+	}
+	b.mu.Unlock()
+}

@@ -1,0 +1,73 @@
+package blueshift
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+)
+
+// Customer identifies a Blueshift customer. At least one of Email and
+// CustomerID must be non-blank; surrounding white space is trimmed before
+// the customer is sent.
+type Customer struct {
+	// Email is the customer's email address.
+	Email string `json:"email,omitempty"`
+	// CustomerID is your own external ID for the customer.
+	CustomerID string `json:"customer_id,omitempty"`
+}
+
+// Response is Blueshift's answer to a successful (2xx) call.
+type Response struct {
+	// StatusCode is the HTTP status, 200 in practice.
+	StatusCode int
+	// Status is the "status" member of the JSON body ("ok"), or "" when the
+	// body had none; any 2xx counts as success whatever its body.
+	Status string
+	// RequestID is the X-Request-Id response header, when Blueshift sent one.
+	RequestID string
+	// Attempts is how many requests the call sent (1 unless it was retried).
+	Attempts int
+}
+
+// Paths of the customer-tracking endpoints.
+const (
+	startTrackingPath = "/api/v1/customers/unforget"
+	stopTrackingPath  = "/api/v1/customers/forget"
+)
+
+// StartTracking makes Blueshift track the customer again, so that they are
+// eligible for campaigns: call it when a customer opts back in. It sends
+// POST /api/v1/customers/unforget. Data deleted earlier by StopTracking is
+// not restored; the customer starts again as a new profile. The call is
+// idempotent, so it is retried on transient failures.
+//
+// It returns ErrMissingIdentifier, without sending anything, if the
+// customer has neither an email nor a customer ID; an *APIError for any
+// non-2xx answer; or a network or context error.
+func (c *Client) StartTracking(ctx context.Context, customer Customer) (*Response, error) {
+	return c.sendCustomer(ctx, startTrackingPath, customer)
+}
+
+// StopTracking makes Blueshift forget the customer: it sends POST
+// /api/v1/customers/forget, and Blueshift then permanently deletes the
+// customer's personal data, in the background, and stops tracking them.
+// StartTracking does not bring that data back. Call it when a customer
+// asks to be forgotten or opts out. The call is idempotent, so it is
+// retried on transient failures; its errors are those of StartTracking.
+func (c *Client) StopTracking(ctx context.Context, customer Customer) (*Response, error) {
+	return c.sendCustomer(ctx, stopTrackingPath, customer)
+}
+
+// sendCustomer validates customer and posts it to path.
+func (c *Client) sendCustomer(ctx context.Context, path string, customer Customer) (*Response, error) {
+	customer.Email = strings.TrimSpace(customer.Email)
+	customer.CustomerID = strings.TrimSpace(customer.CustomerID)
+	if customer.Email == "" && customer.CustomerID == "" {
+		return nil, ErrMissingIdentifier
+	}
+	body, err := json.Marshal(customer)
+	if err != nil { // cannot happen for two strings
+		return nil, err
+	}
+	return c.post(ctx, path, body, []string{customer.Email, customer.CustomerID})
+}
