@@ -51,8 +51,8 @@ func (c *credential) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.Strin
 // http.Client.CloseIdleConnections every time a call gives up, which would
 // otherwise tear down the pooled connections of every other call in flight.
 type authTransport struct {
-	base   http.RoundTripper
-	cred   *credential
+	base    http.RoundTripper
+	cred    *credential
 	scheme  string // lower case
 	rawHost string // as configured, for the fast path
 	host    string // lower case, with an explicit port
