@@ -1,0 +1,343 @@
+// Package blueshifttest is an in-process fake of Blueshift's
+// customer-tracking API, for testing code that uses package blueshift
+// without an account or a network.
+//
+// The fake checks Basic auth strictly, answers with Blueshift's own status
+// codes and error bodies, remembers which customers are tracked, records
+// every request, and can inject failures, delays and dropped connections:
+//
+//	srv := blueshifttest.NewServer()
+//	defer srv.Close()
+//	client, _ := blueshift.NewClient(srv.APIKey, blueshift.WithBaseURL(srv.URL))
+//	srv.FailNext(2, http.StatusServiceUnavailable) // the client's retries absorb these
+//	_, err := client.StartTracking(ctx, blueshift.Customer{Email: "[email protected]"})
+//	tracked := srv.IsTracked(blueshift.Customer{Email: "[email protected]"}) // true
+package blueshifttest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/blueshift-go/blueshift"
+)
+
+// DefaultAPIKey is the key a Server accepts unless WithAPIKey sets another.
+const DefaultAPIKey = "test-api-key"
+
+// MaxBodyBytes is the largest request body the fake accepts; a larger one
+// gets 413 without being read.
+const MaxBodyBytes = 1 << 20
+
+// Paths the fake serves, as Blueshift does.
+const (
+	StartTrackingPath = "/api/v1/customers/unforget"
+	StopTrackingPath  = "/api/v1/customers/forget"
+)
+
+// Request is one request as the fake received it.
+type Request struct {
+	Method string
+	Path   string
+	Header http.Header
+	Body   []byte // at most MaxBodyBytes
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithAPIKey sets the API key the fake accepts (default DefaultAPIKey).
+func WithAPIKey(key string) Option { return func(s *Server) { s.APIKey = key } }
+
+// WithListener makes the fake serve on l instead of a new loopback port,
+// for example to listen on a fixed address. The Server closes l.
+func WithListener(l net.Listener) Option { return func(s *Server) { s.listener = l } }
+
+// WithRecordLimit makes the fake keep at most n requests for Requests (the
+// first n after a Reset); by default it keeps all. Long-running fakes, such
+// as one serving a bulk run of a million customers, should set a limit.
+func WithRecordLimit(n int) Option { return func(s *Server) { s.recordLimit = n } }
+
+// Server is a running fake Blueshift. Its methods are safe for concurrent
+// use, also while requests are being served.
+type Server struct {
+	// URL is the base URL of the fake, such as http://127.0.0.1:38291: pass
+	// it to blueshift.WithBaseURL.
+	URL string
+	// APIKey is the key the fake accepts.
+	APIKey string
+
+	srv         *httptest.Server
+	listener    net.Listener
+	recordLimit int
+
+	mu        sync.Mutex
+	requests  []Request
+	failNext  []int // statuses for the next requests, in order
+	dropNext  int
+	delay     time.Duration
+	failRate  float64
+	tracked   map[string]bool // "email:x" / "customer_id:y" → tracked (true) or forgotten (false)
+	requestID int
+}
+
+// NewServer starts a fake Blueshift on a loopback port. Close it when done.
+func NewServer(opts ...Option) *Server {
+	s := &Server{APIKey: DefaultAPIKey, recordLimit: -1, tracked: map[string]bool{}}
+	for _, opt := range opts {
+		opt(s)
+	}
+	s.srv = httptest.NewUnstartedServer(s)
+	if s.listener != nil {
+		s.srv.Listener.Close()
+		s.srv.Listener = s.listener
+	}
+	s.srv.Start()
+	s.URL = s.srv.URL
+	return s
+}
+
+// Close shuts the fake down, closing any connections still open.
+func (s *Server) Close() {
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+}
+
+// Requests returns a copy of the requests received since the last Reset.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Request, len(s.requests))
+	copy(out, s.requests)
+	return out
+}
+
+// Reset forgets the recorded requests, the tracking state, and every
+// injected failure, delay and drop.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests, s.failNext, s.dropNext, s.delay, s.failRate = nil, nil, 0, 0, 0
+	s.tracked = map[string]bool{}
+}
+
+// FailNext makes the next n requests fail with status, with the body
+// Blueshift documents for that status and an X-Request-Id header. Calls add
+// up: FailNext(1, 429) then FailNext(1, 503) fails the next two requests
+// with 429 and then 503.
+func (s *Server) FailNext(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.failNext = append(s.failNext, status)
+	}
+}
+
+// FailRandomly makes each request fail, with probability fraction, with a
+// 429 or a 503 (half each): a rehearsal of a bulk run against a struggling
+// Blueshift. 0 turns it off.
+func (s *Server) FailRandomly(fraction float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failRate = fraction
+}
+
+// DropNext makes the fake close the connection of the next n requests
+// without writing any response, as a crashed proxy would.
+func (s *Server) DropNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropNext += n
+}
+
+// SetDelay makes the fake wait d before answering each request (or until
+// the client gives up), to test timeouts and latency. 0 turns it off.
+func (s *Server) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
+}
+
+// IsTracked reports whether Blueshift would now track the customer: each
+// of its non-blank identifiers was last sent to start tracking, not to stop
+// tracking. A customer the fake never saw is not tracked.
+func (s *Server) IsTracked(c blueshift.Customer) bool {
+	keys := identifierKeys(c.Email, c.CustomerID)
+	if len(keys) == 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		if !s.tracked[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func identifierKeys(email, customerID string) []string {
+	var keys []string
+	if e := strings.TrimSpace(email); e != "" {
+		keys = append(keys, "email:"+strings.ToLower(e))
+	}
+	if id := strings.TrimSpace(customerID); id != "" {
+		keys = append(keys, "customer_id:"+id)
+	}
+	return keys
+}
+
+// errorBodies are the bodies Blueshift documents for each status.
+var errorBodies = map[int]string{
+	http.StatusBadRequest:            `{"error":"bad_request"}`,
+	http.StatusUnauthorized:          `{"message":"Not authorized"}`,
+	http.StatusForbidden:             `{"message":"Permission denied"}`,
+	http.StatusNotFound:              `{"status":"404","error":"Not Found"}`,
+	http.StatusMethodNotAllowed:      `{"message":"Method not allowed"}`,
+	http.StatusConflict:              `{"message":"Conflict with the current state of the customer"}`,
+	http.StatusRequestEntityTooLarge: `{"message":"Payload too large"}`,
+	http.StatusUnprocessableEntity:   `{"success":false,"error":"Validation failed"}`,
+	http.StatusTooManyRequests:       `{"message":"Rate limit exceeded"}`,
+	http.StatusInternalServerError:   `{"message":"Internal Server Error - Please contact support for more information."}`,
+	http.StatusBadGateway:            `{"message":"Bad Gateway - Please retry the request."}`,
+	http.StatusServiceUnavailable:    `{"message":"Service Unavailable - The service is temporarily unavailable. Try again later."}`,
+	http.StatusGatewayTimeout:        `{"message":"Gateway Timeout - The server took too long to respond. Retry with exponential backoff."}`,
+}
+
+// fault is what the fake was told to do with the next request.
+type fault struct {
+	status int
+	drop   bool
+	delay  time.Duration
+}
+
+// ServeHTTP answers one request as Blueshift would. Server implements
+// http.Handler so that it can also be mounted in another server.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, tooLarge := readBody(w, r)
+	f, requestID := s.record(r, body)
+	w.Header().Set("X-Request-Id", requestID)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+
+	if f.delay > 0 {
+		t := time.NewTimer(f.delay)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	switch {
+	case f.drop:
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+		return
+	case f.status != 0:
+		writeError(w, f.status)
+		return
+	}
+
+	if r.URL.Path != StartTrackingPath && r.URL.Path != StopTrackingPath {
+		writeError(w, http.StatusNotFound)
+		return
+	}
+	if user, pass, ok := r.BasicAuth(); !ok || user != s.APIKey || pass != "" || s.APIKey == "" {
+		writeError(w, http.StatusUnauthorized)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed)
+		return
+	}
+	if tooLarge {
+		writeError(w, http.StatusRequestEntityTooLarge)
+		return
+	}
+	var c struct {
+		Email      *string `json:"email"`
+		CustomerID *string `json:"customer_id"`
+	}
+	if err := json.Unmarshal(body, &c); err != nil {
+		writeError(w, http.StatusBadRequest)
+		return
+	}
+	keys := identifierKeys(deref(c.Email), deref(c.CustomerID))
+	if len(keys) == 0 {
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"errors":{"email":["can't be blank"]}}`)
+		return
+	}
+	s.mu.Lock()
+	for _, k := range keys {
+		s.tracked[k] = r.URL.Path == StartTrackingPath
+	}
+	s.mu.Unlock()
+	_, _ = io.WriteString(w, `{"status":"ok"}`)
+}
+
+// record stores the request (within the record limit) and takes the next
+// injected fault, under one lock so that concurrent requests each get
+// exactly one.
+func (s *Server) record(r *http.Request, body []byte) (fault, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requestID++
+	if s.recordLimit < 0 || len(s.requests) < s.recordLimit {
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: body})
+	}
+	f := fault{delay: s.delay}
+	switch {
+	case len(s.failNext) > 0:
+		f.status, s.failNext = s.failNext[0], s.failNext[1:]
+	case s.dropNext > 0:
+		s.dropNext--
+		f.drop = true
+	case s.failRate > 0 && rand.Float64() < s.failRate:
+		f.status = http.StatusTooManyRequests
+		if rand.IntN(2) == 0 {
+			f.status = http.StatusServiceUnavailable
+		}
+	}
+	return f, fmt.Sprintf("fake-%08d", s.requestID)
+}
+
+// readBody reads at most MaxBodyBytes of the request body, reporting
+// whether it was larger; a body declared larger is not read at all.
+func readBody(w http.ResponseWriter, r *http.Request) (body []byte, tooLarge bool) {
+	if r.ContentLength > MaxBodyBytes {
+		return nil, true
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return nil, true
+	}
+	return body, false
+}
+
+func writeError(w http.ResponseWriter, status int) {
+	body, ok := errorBodies[status]
+	if !ok {
+		body = fmt.Sprintf(`{"message":%q}`, http.StatusText(status))
+	}
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, body)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
