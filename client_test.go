@@ -76,10 +76,10 @@ func TestBaseURLAcceptsHTTPSAndLoopback(t *testing.T) {
 }
 
 func TestBaseURLWithPathPrefix(t *testing.T) {
-	client, rec := setup(t, nil)
+	_, rec := setup(t, nil)
 	client, err := blueshift.NewClient(testKey, blueshift.WithBaseURL(rec.URL+"/proxy/"))
 	require.NoError(t, err)
-	_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+	_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 	require.NoError(t, err)
 	assert.Equal(t, "/proxy/api/v1/customers/unforget", rec.Requests()[0].Path)
 }
@@ -138,7 +138,7 @@ func TestNewClientFromEnv(t *testing.T) {
 		t.Setenv("BLUESHIFT_BASE_URL", rec.URL)
 		client, err := blueshift.NewClientFromEnv()
 		require.NoError(t, err)
-		_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+		_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 		require.NoError(t, err)
 		assert.Equal(t, "Basic YWJjMTIzOg==", rec.Requests()[0].Header.Get("Authorization"))
 	})
@@ -160,10 +160,10 @@ func TestWithHTTPClientUsesItsTransportWithoutMutatingIt(t *testing.T) {
 	})
 	hc := &http.Client{Transport: rt, Timeout: 7 * time.Second}
 	before := *hc
-	client, rec := setup(t, nil)
+	_, rec := setup(t, nil)
 	client, err := blueshift.NewClient(testKey, blueshift.WithBaseURL(rec.URL), blueshift.WithHTTPClient(hc))
 	require.NoError(t, err)
-	_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+	_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 	require.NoError(t, err)
 	assert.True(t, used, "the caller's transport carried the request")
 	assert.Equal(t, before.Timeout, hc.Timeout)

@@ -7,7 +7,7 @@
 //	if err != nil {
 //		return err
 //	}
-//	resp, err := client.StartTracking(ctx, blueshift.Customer{Email: "[email protected]"})
+//	resp, err := client.StartTracking(ctx, blueshift.Customer{Email: "ann@example.com"})
 //
 // The client authenticates with HTTP Basic auth (the User API key as user
 // name, an empty password), validates that an identifier is present before

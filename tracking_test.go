@@ -39,10 +39,10 @@ func TestRequestIsExactlyWhatBlueshiftDocuments(t *testing.T) {
 			customer blueshift.Customer
 			wantBody string
 		}{
-			{"email", blueshift.Customer{Email: "[email protected]"}, `{"email":"[email protected]"}`},
+			{"email", blueshift.Customer{Email: "ann@example.com"}, `{"email":"ann@example.com"}`},
 			{"customer id", blueshift.Customer{CustomerID: "CUST-12345"}, `{"customer_id":"CUST-12345"}`},
-			{"both", blueshift.Customer{Email: "[email protected]", CustomerID: "CUST-12345"}, `{"email":"[email protected]","customer_id":"CUST-12345"}`},
-			{"trimmed", blueshift.Customer{Email: "  [email protected]\n", CustomerID: " "}, `{"email":"[email protected]"}`},
+			{"both", blueshift.Customer{Email: "ann@example.com", CustomerID: "CUST-12345"}, `{"email":"ann@example.com","customer_id":"CUST-12345"}`},
+			{"trimmed", blueshift.Customer{Email: "  ann@example.com\n", CustomerID: " "}, `{"email":"ann@example.com"}`},
 			{"unicode", blueshift.Customer{Email: "zoë@example.com"}, `{"email":"zoë@example.com"}`},
 		} {
 			t.Run(ep.name+"/"+tc.name, func(t *testing.T) {
@@ -76,7 +76,7 @@ func TestAuthorizationHeaderIsKeyWithTrailingColon(t *testing.T) {
 			_, rec := setup(t, nil)
 			client, err := blueshift.NewClient(tc.key, blueshift.WithBaseURL(rec.URL))
 			require.NoError(t, err)
-			_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+			_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, rec.Requests()[0].Header.Get("Authorization"))
 			user, pass, ok := httptestBasicAuth(rec.Requests()[0].Header)
@@ -176,7 +176,7 @@ func TestEveryDocumentedStatusBecomesATypedError(t *testing.T) {
 		for _, tc := range statusCases {
 			t.Run(fmt.Sprintf("%s/%d/%s", ep.name, tc.status, tc.body), func(t *testing.T) {
 				client, rec := setup(t, respond(tc.status, tc.body))
-				resp, err := ep.call(client, context.Background(), blueshift.Customer{Email: "[email protected]"})
+				resp, err := ep.call(client, context.Background(), blueshift.Customer{Email: "ann@example.com"})
 				assert.Nil(t, resp)
 				require.Error(t, err)
 
@@ -197,7 +197,7 @@ func TestEveryDocumentedStatusBecomesATypedError(t *testing.T) {
 				assert.Equal(t, tc.body, string(apiErr.Body))
 				assert.Equal(t, tc.retried, apiErr.Retryable())
 				assert.Equal(t, wantAttempts, rec.Count(), "requests the server saw")
-				assert.NotContains(t, err.Error(), "[email protected]")
+				assert.NotContains(t, err.Error(), "ann@example.com")
 			})
 		}
 	}
@@ -205,17 +205,17 @@ func TestEveryDocumentedStatusBecomesATypedError(t *testing.T) {
 
 func TestErrorStringCarriesStatusMessageAndRequestID(t *testing.T) {
 	client, _ := setup(t, respond(429, `{"message": "Rate limit exceeded"}`), blueshift.WithRetryMax(0))
-	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 	assert.EqualError(t, err, "blueshift: 429 Too Many Requests: Rate limit exceeded (request id req-1)")
 
 	client, _ = setup(t, respond(503, `{"message": "Service Unavailable - try later"}`))
-	_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+	_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 	assert.EqualError(t, err, "blueshift: 503 Service Unavailable: Service Unavailable - try later (request id req-1, 3 attempts)")
 }
 
 func TestUndocumentedStatusMatchesNoSentinel(t *testing.T) {
 	client, _ := setup(t, respond(418, `{"message": "teapot"}`))
-	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 	var apiErr *blueshift.APIError
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, 418, apiErr.StatusCode)
@@ -226,8 +226,8 @@ func TestUndocumentedStatusMatchesNoSentinel(t *testing.T) {
 }
 
 func TestServerEchoingIdentifiersIsRedactedFromErrors(t *testing.T) {
-	client, _ := setup(t, respond(422, `{"message": "[email protected] / CUST-9 is not allowed"}`))
-	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]", CustomerID: "CUST-9"})
+	client, _ := setup(t, respond(422, `{"message": "ann@example.com / CUST-9 is not allowed"}`))
+	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com", CustomerID: "CUST-9"})
 	require.Error(t, err)
 	assert.Equal(t, "blueshift: 422 Unprocessable Entity: [redacted] / [redacted] is not allowed (request id req-1)", err.Error())
 }
@@ -247,13 +247,13 @@ func TestRetriesThenSucceeds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client, rec := setup(t, sequence(tc.first, tc.first, okHandler))
-			resp, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+			resp, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 			require.NoError(t, err)
 			assert.Equal(t, 3, resp.Attempts)
 			assert.Equal(t, "ok", resp.Status)
 			assert.Equal(t, 3, rec.Count())
 			for _, r := range rec.Requests() {
-				assert.Equal(t, `{"email":"[email protected]"}`, r.Body, "each retry re-sends the whole body")
+				assert.Equal(t, `{"email":"ann@example.com"}`, r.Body, "each retry re-sends the whole body")
 			}
 		})
 	}
@@ -261,18 +261,18 @@ func TestRetriesThenSucceeds(t *testing.T) {
 
 func TestDroppedConnectionsExhaustRetries(t *testing.T) {
 	client, rec := setup(t, dropConnection)
-	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 	require.Error(t, err)
 	var apiErr *blueshift.APIError
 	assert.False(t, errors.As(err, &apiErr), "no response came back")
 	assert.Contains(t, err.Error(), "(3 attempts)")
-	assert.NotContains(t, err.Error(), "[email protected]")
+	assert.NotContains(t, err.Error(), "ann@example.com")
 	assert.Equal(t, 3, rec.Count())
 }
 
 func TestNetworkErrorAfterAResponseKeepsTheResponse(t *testing.T) {
 	client, _ := setup(t, sequence(respond(503, `{"message":"down"}`), dropConnection))
-	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 	var apiErr *blueshift.APIError
 	require.ErrorAs(t, err, &apiErr)
 	assert.Equal(t, 503, apiErr.StatusCode)
@@ -281,7 +281,7 @@ func TestNetworkErrorAfterAResponseKeepsTheResponse(t *testing.T) {
 
 func TestRetryMaxZeroSendsOnce(t *testing.T) {
 	client, rec := setup(t, respond(503, ``), blueshift.WithRetryMax(0))
-	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 	assert.ErrorIs(t, err, blueshift.ErrServiceUnavailable)
 	assert.Equal(t, 1, rec.Count())
 }
@@ -297,7 +297,7 @@ func TestCancellationStopsTheBackoffAtOnce(t *testing.T) {
 	}, blueshift.WithRetryWait(time.Hour, time.Hour))
 
 	start := time.Now()
-	_, err := client.StartTracking(ctx, blueshift.Customer{Email: "[email protected]"})
+	_, err := client.StartTracking(ctx, blueshift.Customer{Email: "ann@example.com"})
 	elapsed := time.Since(start)
 
 	assert.ErrorIs(t, err, context.Canceled)
@@ -314,7 +314,7 @@ func TestDeadlineShorterThanBackoff(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 
-	_, err := client.StartTracking(ctx, blueshift.Customer{Email: "[email protected]"})
+	_, err := client.StartTracking(ctx, blueshift.Customer{Email: "ann@example.com"})
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.ErrorIs(t, err, blueshift.ErrRateLimited)
 	assert.Equal(t, 1, rec.Count())
@@ -324,7 +324,7 @@ func TestAlreadyCancelledContextSendsNothing(t *testing.T) {
 	client, rec := setup(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := client.StartTracking(ctx, blueshift.Customer{Email: "[email protected]"})
+	_, err := client.StartTracking(ctx, blueshift.Customer{Email: "ann@example.com"})
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Zero(t, rec.Count())
 }
@@ -339,7 +339,7 @@ func TestPerAttemptTimeoutIsRetried(t *testing.T) {
 		}
 	}
 	client, rec := setup(t, sequence(slowOnce, okHandler), blueshift.WithTimeout(100*time.Millisecond))
-	resp, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+	resp, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 	require.NoError(t, err)
 	assert.Equal(t, 2, resp.Attempts)
 	assert.Equal(t, 2, rec.Count())
@@ -357,7 +357,7 @@ func TestRedirectsAreNeverFollowed(t *testing.T) {
 				http.Redirect(w, r, target.URL+r.URL.Path, status)
 			})
 
-			_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+			_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 			assert.ErrorIs(t, err, blueshift.ErrRedirectRefused)
 			assert.Contains(t, err.Error(), "redirect refused")
 			var apiErr *blueshift.APIError
@@ -385,7 +385,7 @@ func TestHostileBodiesAreReadBounded(t *testing.T) {
 	for _, status := range []int{200, 400, 503} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			client, _ := setup(t, huge(status), blueshift.WithRetryMax(0))
-			resp, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+			resp, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 			if status == 200 {
 				require.NoError(t, err)
 				assert.Equal(t, 200, resp.StatusCode)
@@ -424,7 +424,7 @@ func TestLoggingIsFactsOnly(t *testing.T) {
 	var mu sync.Mutex
 	logger := slogTo(&logs, &mu)
 	client, _ := setup(t, sequence(respond(503, `{"message":"down"}`), okHandler), blueshift.WithLogger(logger))
-	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]", CustomerID: "CUST-9"})
+	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com", CustomerID: "CUST-9"})
 	require.NoError(t, err)
 
 	out := logs.String()
@@ -434,7 +434,7 @@ func TestLoggingIsFactsOnly(t *testing.T) {
 	assert.Contains(t, out, "attempt=2")
 	assert.Contains(t, out, "path=/api/v1/customers/unforget")
 	assert.Contains(t, out, "waited=")
-	for _, secret := range []string{testKey, "YWJjMTIzOg==", "[email protected]", "CUST-9", "Authorization"} {
+	for _, secret := range []string{testKey, "YWJjMTIzOg==", "ann@example.com", "CUST-9", "Authorization"} {
 		assert.NotContains(t, out, secret)
 	}
 }
@@ -459,8 +459,8 @@ func TestUnauthorizedErrorDoesNotCarryTheKey(t *testing.T) {
 		w.WriteHeader(401)
 		fmt.Fprintf(w, `{"message": "Not authorized: %s %s"}`, r.Header.Get("Authorization"), body)
 	})
-	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 	assert.ErrorIs(t, err, blueshift.ErrUnauthorized)
-	assert.NotContains(t, err.Error(), "[email protected]")
+	assert.NotContains(t, err.Error(), "ann@example.com")
 	assert.NotContains(t, err.Error(), testKey)
 }

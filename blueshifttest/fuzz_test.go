@@ -15,7 +15,7 @@ import (
 func FuzzServeHTTP(f *testing.F) {
 	srv := blueshifttest.NewServer()
 	defer srv.Close()
-	f.Add("POST", "/api/v1/customers/unforget", "Basic dGVzdC1hcGkta2V5Og==", `{"email":"[email protected]"}`)
+	f.Add("POST", "/api/v1/customers/unforget", "Basic dGVzdC1hcGkta2V5Og==", `{"email":"ann@example.com"}`)
 	f.Add("POST", "/api/v1/customers/forget", "Basic dGVzdC1hcGkta2V5Og==", `{"customer_id":123}`)
 	f.Add("GET", "/", "", "")
 	f.Add("POST", "/api/v1/customers/unforget", "Basic !!!", `{"email":null,"customer_id":{"x":[1,2]}}`)

@@ -10,8 +10,8 @@
 //	defer srv.Close()
 //	client, _ := blueshift.NewClient(srv.APIKey, blueshift.WithBaseURL(srv.URL))
 //	srv.FailNext(2, http.StatusServiceUnavailable) // the client's retries absorb these
-//	_, err := client.StartTracking(ctx, blueshift.Customer{Email: "[email protected]"})
-//	tracked := srv.IsTracked(blueshift.Customer{Email: "[email protected]"}) // true
+//	_, err := client.StartTracking(ctx, blueshift.Customer{Email: "ann@example.com"})
+//	tracked := srv.IsTracked(blueshift.Customer{Email: "ann@example.com"}) // true
 package blueshifttest
 
 import (

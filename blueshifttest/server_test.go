@@ -55,14 +55,14 @@ func TestFakeAnswersLikeBlueshift(t *testing.T) {
 		wantStatus                     int
 		wantBody                       string
 	}{
-		{"start tracking", "POST", "/api/v1/customers/unforget", good, `{"email":"[email protected]"}`, 200, `{"status":"ok"}`},
+		{"start tracking", "POST", "/api/v1/customers/unforget", good, `{"email":"ann@example.com"}`, 200, `{"status":"ok"}`},
 		{"stop tracking", "POST", "/api/v1/customers/forget", good, `{"customer_id":"C1"}`, 200, `{"status":"ok"}`},
-		{"no trailing colon", "POST", "/api/v1/customers/unforget", basic(srv.APIKey), `{"email":"[email protected]"}`, 401, `{"message":"Not authorized"}`},
-		{"wrong key", "POST", "/api/v1/customers/unforget", basic("other:"), `{"email":"[email protected]"}`, 401, `{"message":"Not authorized"}`},
-		{"non-empty password", "POST", "/api/v1/customers/unforget", basic(srv.APIKey + ":x"), `{"email":"[email protected]"}`, 401, `{"message":"Not authorized"}`},
-		{"no auth", "POST", "/api/v1/customers/unforget", "", `{"email":"[email protected]"}`, 401, `{"message":"Not authorized"}`},
-		{"bearer", "POST", "/api/v1/customers/unforget", "Bearer " + srv.APIKey, `{"email":"[email protected]"}`, 401, `{"message":"Not authorized"}`},
-		{"wrong path", "POST", "/api/v1/customers/remember", good, `{"email":"[email protected]"}`, 404, `{"status":"404","error":"Not Found"}`},
+		{"no trailing colon", "POST", "/api/v1/customers/unforget", basic(srv.APIKey), `{"email":"ann@example.com"}`, 401, `{"message":"Not authorized"}`},
+		{"wrong key", "POST", "/api/v1/customers/unforget", basic("other:"), `{"email":"ann@example.com"}`, 401, `{"message":"Not authorized"}`},
+		{"non-empty password", "POST", "/api/v1/customers/unforget", basic(srv.APIKey + ":x"), `{"email":"ann@example.com"}`, 401, `{"message":"Not authorized"}`},
+		{"no auth", "POST", "/api/v1/customers/unforget", "", `{"email":"ann@example.com"}`, 401, `{"message":"Not authorized"}`},
+		{"bearer", "POST", "/api/v1/customers/unforget", "Bearer " + srv.APIKey, `{"email":"ann@example.com"}`, 401, `{"message":"Not authorized"}`},
+		{"wrong path", "POST", "/api/v1/customers/remember", good, `{"email":"ann@example.com"}`, 404, `{"status":"404","error":"Not Found"}`},
 		{"wrong method", "GET", "/api/v1/customers/unforget", good, ``, 405, `{"message":"Method not allowed"}`},
 		{"not json", "POST", "/api/v1/customers/unforget", good, `email=a@b`, 400, `{"error":"bad_request"}`},
 		{"json array", "POST", "/api/v1/customers/unforget", good, `[]`, 400, `{"error":"bad_request"}`},
@@ -84,19 +84,19 @@ func TestFakeKeepsTrackingState(t *testing.T) {
 	assert.Equal(t, "my-key", srv.APIKey)
 	client := newClient(t, srv)
 	ctx := context.Background()
-	ann := blueshift.Customer{Email: "[email protected]", CustomerID: "A-1"}
+	ann := blueshift.Customer{Email: "ann@example.com", CustomerID: "A-1"}
 
 	assert.False(t, srv.IsTracked(ann), "unknown customers are not tracked")
 	_, err := client.StartTracking(ctx, ann)
 	require.NoError(t, err)
 	assert.True(t, srv.IsTracked(ann))
-	assert.True(t, srv.IsTracked(blueshift.Customer{Email: "[email protected]"}), "by either identifier")
+	assert.True(t, srv.IsTracked(blueshift.Customer{Email: "ann@example.com"}), "by either identifier")
 	assert.True(t, srv.IsTracked(blueshift.Customer{CustomerID: "A-1"}))
 
 	_, err = client.StopTracking(ctx, blueshift.Customer{CustomerID: "A-1"})
 	require.NoError(t, err)
 	assert.False(t, srv.IsTracked(ann), "stopped by customer id")
-	assert.True(t, srv.IsTracked(blueshift.Customer{Email: "[email protected]"}))
+	assert.True(t, srv.IsTracked(blueshift.Customer{Email: "ann@example.com"}))
 	assert.False(t, srv.IsTracked(blueshift.Customer{}))
 
 	_, err = client.StartTracking(ctx, blueshift.Customer{CustomerID: "A-1"})
@@ -126,16 +126,16 @@ func TestFailNextUsesDocumentedBodies(t *testing.T) {
 			defer srv.Close()
 			client := newClient(t, srv, blueshift.WithRetryMax(0))
 			srv.FailNext(1, status)
-			_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+			_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 			assert.ErrorIs(t, err, sentinel)
 			var apiErr *blueshift.APIError
 			require.ErrorAs(t, err, &apiErr)
 			assert.Equal(t, "fake-00000001", apiErr.RequestID)
 			assert.True(t, strings.HasPrefix(string(apiErr.Body), "{"), "a documented JSON body: %s", apiErr.Body)
 			assert.NotEmpty(t, apiErr.Message)
-			assert.False(t, srv.IsTracked(blueshift.Customer{Email: "[email protected]"}))
+			assert.False(t, srv.IsTracked(blueshift.Customer{Email: "ann@example.com"}))
 
-			_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+			_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 			require.NoError(t, err, "only the next request failed")
 		})
 	}
@@ -148,7 +148,7 @@ func TestFailuresAreAbsorbedByRetries(t *testing.T) {
 	srv.FailNext(1, 429)
 	srv.FailNext(1, 503)
 	srv.DropNext(1)
-	resp, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+	resp, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 	require.NoError(t, err)
 	assert.Equal(t, 4, resp.Attempts)
 	assert.Equal(t, "fake-00000004", resp.RequestID)
@@ -160,7 +160,7 @@ func TestDropNextClosesWithoutAResponse(t *testing.T) {
 	defer srv.Close()
 	client := newClient(t, srv, blueshift.WithRetryMax(0))
 	srv.DropNext(1)
-	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "[email protected]"})
+	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 	require.Error(t, err)
 	var apiErr *blueshift.APIError
 	assert.False(t, errors.As(err, &apiErr))
@@ -174,9 +174,9 @@ func TestSetDelayLetsUsersTestTheirTimeouts(t *testing.T) {
 	client := newClient(t, srv, blueshift.WithRetryMax(0))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err := client.StartTracking(ctx, blueshift.Customer{Email: "[email protected]"})
+	_, err := client.StartTracking(ctx, blueshift.Customer{Email: "ann@example.com"})
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.False(t, srv.IsTracked(blueshift.Customer{Email: "[email protected]"}))
+	assert.False(t, srv.IsTracked(blueshift.Customer{Email: "ann@example.com"}))
 }
 
 // countingReader is an endless body that counts what was read of it.
