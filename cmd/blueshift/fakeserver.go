@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/blueshift-go/blueshift/blueshifttest"
+)
+
+// runFakeServer serves package blueshifttest's fake on --listen until ctx
+// ends, for other processes and languages, and to rehearse bulk runs.
+func runFakeServer(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fake-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "loopback address to listen on")
+	apiKey := fs.String("api-key", blueshifttest.DefaultAPIKey, "the API key the fake accepts (a test key, never a real one)")
+	failRate := fs.Float64("fail-rate", 0, "fraction of requests answered with 429 or 503, from 0 to 1")
+	delay := fs.Duration("delay", 0, "wait this long before answering each request")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "blueshift fake-server: serve a fake Blueshift (customer tracking endpoints) on loopback\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), "\nExample:\n  blueshift fake-server --fail-rate 0.1 &\n  BLUESHIFT_API_KEY=test-api-key blueshift start-tracking --base-url http://127.0.0.1:8080 --file customers.csv\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "blueshift fake-server: %s\n", fmt.Sprintf(format, a...))
+		return exitUsage
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fail("unexpected argument %q", fs.Arg(0))
+	case *failRate < 0 || *failRate > 1:
+		return fail("--fail-rate must be between 0 and 1")
+	case *delay < 0:
+		return fail("--delay must not be negative")
+	}
+	host, _, err := net.SplitHostPort(*listen)
+	if err != nil {
+		return fail("--listen %q: %v", *listen, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fail("--listen must be a loopback address such as 127.0.0.1:8080: the fake is for local testing only")
+	}
+	l, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fail("cannot listen on %s: %v", *listen, err)
+	}
+	// Record nothing: a fake serving a million-record rehearsal must not
+	// keep a million requests in memory.
+	srv := blueshifttest.NewServer(blueshifttest.WithListener(l), blueshifttest.WithAPIKey(*apiKey), blueshifttest.WithRecordLimit(0))
+	srv.FailRandomly(*failRate)
+	srv.SetDelay(*delay)
+	fmt.Fprintf(stdout, "fake Blueshift listening on %s (API key %q); stop with Ctrl-C\n", srv.URL, srv.APIKey)
+	<-ctx.Done()
+	done := make(chan struct{})
+	go func() { srv.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+	return exitOK
+}
