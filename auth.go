@@ -16,7 +16,7 @@ type credential struct {
 	header string // "Basic " + base64(key + ":")
 	// secrets are the forms of the key that must never be shown: the key
 	// and its base64 encoding.
-	secrets []string
+	secrets [2]string
 }
 
 // newCredential validates an API key and builds its Basic-auth header: the
@@ -33,7 +33,7 @@ func newCredential(apiKey string) (*credential, error) {
 		}
 	}
 	encoded := base64.StdEncoding.EncodeToString([]byte(key + ":"))
-	return &credential{header: "Basic " + encoded, secrets: []string{key, encoded}}, nil
+	return &credential{header: "Basic " + encoded, secrets: [2]string{key, encoded}}, nil
 }
 
 func (*credential) String() string   { return "[redacted]" }

@@ -1,15 +1,12 @@
 package blueshift
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -118,8 +115,10 @@ func newClient(cred *credential, s *settings) *Client {
 	}
 	c.retry = &retryablehttp.Client{
 		HTTPClient: &http.Client{
-			Transport: newAuthTransport(transport, cred, endpoint),
-			Timeout:   timeout,
+			// The attempt timeout is applied by attemptTimeout rather than
+			// http.Client.Timeout: with Timeout set and a wrapping transport,
+			// net/http starts a goroutine and a timer for every request.
+			Transport: newAuthTransport(&attemptTimeout{base: transport, timeout: timeout}, cred, endpoint),
 			// Never follow a redirect: the 3xx comes back as an *APIError,
 			// and the key and the customer's identifiers stay on our host.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -135,29 +134,6 @@ func newClient(cred *credential, s *settings) *Client {
 		PrepareRetry:   c.prepareRetry,
 	}
 	return c
-}
-
-// newTransport returns the default transport: pooled for real concurrency
-// (go-retryablehttp's default keeps only GOMAXPROCS+1 idle connections,
-// which makes concurrent callers open a new TCP+TLS connection for most
-// requests), HTTP/2 when the server offers it, and bounded dial, TLS and
-// idle timeouts.
-func newTransport(maxConnsPerHost, idleConnsPerHost int) *http.Transport {
-	return &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          idleConnsPerHost,
-		MaxIdleConnsPerHost:   idleConnsPerHost,
-		MaxConnsPerHost:       maxConnsPerHost,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: 1 * time.Second,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-	}
 }
 
 // String describes the client without its API key.
@@ -177,7 +153,7 @@ func (c Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String(
 // calls and see only the request or its context.
 type call struct {
 	path     string
-	redact   []string  // customer identifiers to keep out of error messages
+	secrets  [4]string // the customer's identifiers and the key's two forms: never in an error or log
 	attempts int       // requests sent so far
 	last     *APIError // the last non-2xx response, if any
 	ended    time.Time // when the last attempt ended (only with a logger)
@@ -196,11 +172,11 @@ const maxSuccessBody = 64 << 10
 // post sends body as JSON to path with retries, and returns the outcome of
 // the call: a Response for a 2xx, otherwise an error (an *APIError for a
 // non-2xx answer).
-func (c *Client) post(ctx context.Context, path string, body []byte, redact []string) (*Response, error) {
+func (c *Client) post(ctx context.Context, path string, body []byte, identifiers [2]string) (*Response, error) {
 	if ctx == nil {
 		return nil, errors.New("blueshift: nil context")
 	}
-	st := &call{path: path, redact: redact}
+	st := &call{path: path, secrets: [4]string{identifiers[0], identifiers[1], c.cred.secrets[0], c.cred.secrets[1]}}
 	ctx = context.WithValue(ctx, callKey{}, st)
 
 	// The body goes to go-retryablehttp as []byte: it is then rewound for
@@ -226,7 +202,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte, redact []st
 	}
 	out := &Response{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id"), Attempts: st.attempts}
 	out.RequestID = sanitize(out.RequestID, 128)
-	if b, _ := readBounded(resp.Body, maxSuccessBody); len(b) > 0 && b[0] == '{' {
+	if b, _ := readBounded(resp, maxSuccessBody); len(b) > 0 && b[0] == '{' {
 		var ok struct {
 			Status string `json:"status"`
 		}
@@ -276,12 +252,30 @@ func (e *callError) Unwrap() []error {
 	return []error{e.err}
 }
 
-// readBounded reads at most limit bytes of r, and closes nothing. What is
-// beyond limit is never read: a hostile 64 MiB body costs 64 KiB.
-func readBounded(r io.Reader, limit int64) ([]byte, error) {
-	var buf bytes.Buffer
-	_, err := buf.ReadFrom(io.LimitReader(r, limit))
-	return buf.Bytes(), err
+// readBounded reads at most limit bytes of a response body and closes
+// nothing. What is beyond limit is never read: a hostile 64 MiB body costs
+// 64 KiB. The buffer is sized from Content-Length when the server sent one,
+// so the usual small answer costs one small allocation.
+func readBounded(resp *http.Response, limit int) ([]byte, error) {
+	size := 512
+	if n := resp.ContentLength; n >= 0 && n < int64(limit) {
+		size = int(n) + 1 // room for the read that sees EOF
+	}
+	buf := make([]byte, 0, min(size, limit))
+	for len(buf) < limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // grow
+		}
+		n, err := resp.Body.Read(buf[len(buf):min(cap(buf), limit)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 // closeAndReturnError is the go-retryablehttp ErrorHandler: checkRetry has

@@ -40,11 +40,11 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		return false, nil
 	}
 	if err == nil {
-		body, _ := readBounded(resp.Body, maxErrorBody)
+		body, _ := readBounded(resp, maxErrorBody)
 		resp.Body.Close()
 		resp.Body = http.NoBody
 		apiErr := newAPIError(resp.StatusCode, resp.Header.Get("X-Request-Id"), body)
-		apiErr.Message = redact(redact(apiErr.Message, st.redact), c.cred.secrets)
+		apiErr.Message = redact(apiErr.Message, st.secrets[:])
 		apiErr.Attempts = st.attempts
 		st.last = apiErr
 		err = apiErr
@@ -157,7 +157,7 @@ func (c *Client) logAttempt(ctx context.Context, st *call, resp *http.Response, 
 			attrs = append(attrs, slog.String("request_id", sanitize(id, 128)))
 		}
 	} else if err != nil {
-		attrs = append(attrs, slog.String("error", redact(redact(err.Error(), st.redact), c.cred.secrets)))
+		attrs = append(attrs, slog.String("error", redact(err.Error(), st.secrets[:])))
 	}
 	c.logger.LogAttrs(ctx, slog.LevelDebug, "blueshift: attempt", attrs...)
 }

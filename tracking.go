@@ -69,5 +69,5 @@ func (c *Client) sendCustomer(ctx context.Context, path string, customer Custome
 	if err != nil { // cannot happen for two strings
 		return nil, err
 	}
-	return c.post(ctx, path, body, []string{customer.Email, customer.CustomerID})
+	return c.post(ctx, path, body, [2]string{customer.Email, customer.CustomerID})
 }
