@@ -2,6 +2,7 @@ package blueshift_test
 
 import (
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -122,3 +123,7 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 func slogTo(w io.Writer, mu *sync.Mutex) *slog.Logger {
 	return slog.New(slog.NewTextHandler(lockedWriter{mu, w}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// discardLog silences an httptest server's own error log (TLS handshake
+// failures and the like are the point of some tests).
+func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -58,11 +59,25 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if errors.As(err, &apiErr) {
 		retry = apiErr.Retryable()
 	}
-	if retry && c.budget != nil && !c.budget.spend() {
-		retry = false
+	if !retry || st.attempts > c.retry.RetryMax {
+		return false, err
 	}
-	return retry, err
+	// Waiting is pointless if even the shortest wait ends after the
+	// caller's deadline: give up now, with both errors reachable.
+	if deadline, ok := ctx.Deadline(); ok {
+		if lo, _ := backoffRange(c.retry.RetryWaitMin, c.retry.RetryWaitMax, st.attempts-1, resp); time.Until(deadline) < lo {
+			return false, errRetryAfterDeadline
+		}
+	}
+	if c.budget != nil && !c.budget.spend() {
+		return false, err
+	}
+	return true, err
 }
+
+// errRetryAfterDeadline is returned when the next retry could not start
+// before the context's deadline.
+var errRetryAfterDeadline = fmt.Errorf("the next retry would start after the context deadline: %w", context.DeadlineExceeded)
 
 // retryableError reports whether a network error may be transient.
 func retryableError(err error) bool {
@@ -87,23 +102,38 @@ func retryableError(err error) bool {
 	return true
 }
 
-// backoff is the go-retryablehttp Backoff policy: min·2^attempt with ±50%
-// jitter, so that clients that failed together do not retry together, then
-// clamped to [min, max]. A Retry-After header (seconds or an HTTP date), if
-// Blueshift ever sends one, replaces the computed wait but is clamped the
-// same way, so a huge, negative or garbled value can neither hang nor spin.
+// backoff is the go-retryablehttp Backoff policy: a wait drawn uniformly
+// from backoffRange, so that clients that failed together do not retry
+// together.
 func backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
+	lo, hi := backoffRange(min, max, attempt, resp)
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(rand.Int64N(int64(hi-lo)))
+}
+
+// backoffRange returns the shortest and longest wait before retry number
+// attempt+1: min·2^attempt with ±50% jitter, clamped to [min, max]. A
+// Retry-After header (seconds or an HTTP date), if Blueshift ever sends
+// one, replaces the computed wait but is clamped the same way, so a huge,
+// negative or garbled value can neither hang nor spin.
+func backoffRange(min, max time.Duration, attempt int, resp *http.Response) (lo, hi time.Duration) {
 	if resp != nil {
 		if d, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			return clamp(d, min, max)
+			d = clamp(d, min, max)
+			return d, d
 		}
 	}
 	exp := float64(min) * math.Pow(2, float64(attempt))
-	wait := exp * (0.5 + rand.Float64()) // [0.5, 1.5) × exp
-	if wait >= float64(max) || math.IsNaN(wait) {
+	return clampFloat(exp*0.5, min, max), clampFloat(exp*1.5, min, max)
+}
+
+func clampFloat(d float64, min, max time.Duration) time.Duration {
+	if d >= float64(max) || math.IsNaN(d) {
 		return max
 	}
-	return clamp(time.Duration(wait), min, max)
+	return clamp(time.Duration(d), min, max)
 }
 
 func clamp(d, min, max time.Duration) time.Duration {
