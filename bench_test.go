@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -151,7 +152,7 @@ func startTrackers(tb testing.TB, baseURL string, rt http.RoundTripper, opts ...
 
 func BenchmarkStartTracking(b *testing.B) {
 	srv := benchServer(b, 200, `{"status":"ok"}`)
-	for _, net := range []struct {
+	for _, target := range []struct {
 		name string
 		url  string
 		rt   http.RoundTripper
@@ -159,35 +160,50 @@ func BenchmarkStartTracking(b *testing.B) {
 		{"loopback", srv.URL, nil},
 		{"memory", "https://api.getblueshift.com", memoryTransport{200, `{"status":"ok"}`}},
 	} {
-		raw, sdk := startTrackers(b, net.url, net.rt)
-		for _, impl := range []struct {
-			name string
-			call func(context.Context) error
-		}{{"raw", raw}, {"sdk", sdk}} {
-			b.Run("net="+net.name+"/mode=serial/impl="+impl.name, func(b *testing.B) {
-				ctx := context.Background()
-				b.ReportAllocs()
-				for range b.N {
-					if err := impl.call(ctx); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
-			b.Run("net="+net.name+"/mode=parallel64/impl="+impl.name, func(b *testing.B) {
-				ctx := context.Background()
-				b.ReportAllocs()
-				b.SetParallelism(max(1, 64/runtimeProcs()))
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						if err := impl.call(ctx); err != nil {
-							b.Error(err)
-							return
+		raw, sdk := startTrackers(b, target.url, target.rt)
+		for _, mode := range []string{"serial", "parallel64"} {
+			// raw and sdk run back to back for each mode, so that they
+			// meet the same machine state.
+			for _, impl := range implOrder(raw, sdk) {
+				b.Run("net="+target.name+"/mode="+mode+"/impl="+impl.name, func(b *testing.B) {
+					ctx := context.Background()
+					b.ReportAllocs()
+					if mode == "serial" {
+						for range b.N {
+							if err := impl.call(ctx); err != nil {
+								b.Fatal(err)
+							}
 						}
+						return
 					}
+					b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							if err := impl.call(ctx); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
 				})
-			})
+			}
 		}
 	}
+}
+
+type impl struct {
+	name string
+	call func(context.Context) error
+}
+
+// implOrder returns raw then sdk, or sdk then raw when BLUESHIFT_BENCH_ORDER
+// is "sdk-first": scripts/bench.sh alternates the order between rounds, so
+// that running second is no advantage to either.
+func implOrder(raw, sdk func(context.Context) error) []impl {
+	if os.Getenv("BLUESHIFT_BENCH_ORDER") == "sdk-first" {
+		return []impl{{"sdk", sdk}, {"raw", raw}}
+	}
+	return []impl{{"raw", raw}, {"sdk", sdk}}
 }
 
 // BenchmarkErrorPath measures a 503 turned into an error (retries off):
@@ -195,10 +211,7 @@ func BenchmarkStartTracking(b *testing.B) {
 func BenchmarkErrorPath(b *testing.B) {
 	const body = `{"message": "Service Unavailable - The service is temporarily unavailable. Try again later."}`
 	raw, sdk := startTrackers(b, "https://api.getblueshift.com", memoryTransport{503, body}, blueshift.WithRetryMax(0))
-	for _, impl := range []struct {
-		name string
-		call func(context.Context) error
-	}{{"raw", raw}, {"sdk", sdk}} {
+	for _, impl := range implOrder(raw, sdk) {
 		b.Run("net=memory/mode=serial/impl="+impl.name, func(b *testing.B) {
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -212,5 +225,3 @@ func BenchmarkErrorPath(b *testing.B) {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-
-func runtimeProcs() int { return runtime.GOMAXPROCS(0) }

@@ -72,7 +72,7 @@ func NewClientFromEnv(opts ...Option) (*Client, error) {
 		if v := os.Getenv("BLUESHIFT_REGION"); v != "" {
 			r, err := ParseRegion(v)
 			if err != nil {
-				return nil, fmt.Errorf("BLUESHIFT_REGION: %w", err)
+				return nil, fmt.Errorf("%w (from BLUESHIFT_REGION)", err)
 			}
 			fromEnv = append(fromEnv, WithRegion(r))
 		}
@@ -250,7 +250,10 @@ type callError struct {
 
 func (e *callError) Error() string {
 	msg := "blueshift: POST " + e.path + ": " + e.err.Error()
-	if e.attempts > 0 {
+	switch {
+	case e.attempts == 1:
+		msg += " (1 attempt)"
+	case e.attempts > 1:
 		msg += " (" + strconv.Itoa(e.attempts) + " attempts)"
 	}
 	if e.last != nil {

@@ -5,9 +5,10 @@
 #   bash scripts/bench.sh            # 6 interleaved rounds
 #   ROUNDS=10 bash scripts/bench.sh
 #
-# Each round runs every benchmark once, with the raw baseline and the SDK
-# alternating inside the round, so machine noise hits both alike; the
-# ratios are medians of the per-round ratios.
+# Each round runs every benchmark once, the raw baseline and the SDK back
+# to back for each case, raw first in odd rounds and the SDK first in even
+# ones, so machine noise and ordering hit both alike; the ratios are
+# medians of the per-round ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:$PATH"
@@ -19,7 +20,8 @@ command -v benchstat >/dev/null || go install golang.org/x/perf/cmd/benchstat@la
 
 echo "== $rounds interleaved rounds of the client benchmarks" >&2
 for i in $(seq "$rounds"); do
-  go test -run '^$' -bench 'BenchmarkStartTracking|BenchmarkErrorPath' -benchmem -count 1 -benchtime 1s . \
+  order=raw-first; [ $((i % 2)) -eq 0 ] && order=sdk-first
+  BLUESHIFT_BENCH_ORDER=$order go test -run '^$' -bench 'BenchmarkStartTracking|BenchmarkErrorPath' -benchmem -count 1 -benchtime 1s . \
     | tee -a "$out/client.txt" | grep -c '^Benchmark' | sed "s/^/round $i: benchmarks: /" >&2
 done
 
