@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -463,4 +465,29 @@ func TestUnauthorizedErrorDoesNotCarryTheKey(t *testing.T) {
 	assert.ErrorIs(t, err, blueshift.ErrUnauthorized)
 	assert.NotContains(t, err.Error(), "ann@example.com")
 	assert.NotContains(t, err.Error(), testKey)
+}
+
+func TestWithoutALoggerNothingIsWritten(t *testing.T) {
+	// Capture everything a library could print to: os.Stdout, os.Stderr,
+	// and the standard and slog default loggers.
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	stdout, stderr := os.Stdout, os.Stderr
+	os.Stdout, os.Stderr = w, w
+	log.SetOutput(w)
+	defer func() {
+		os.Stdout, os.Stderr = stdout, stderr
+		log.SetOutput(os.Stderr)
+	}()
+
+	client, _ := setup(t, sequence(respond(503, `{"message":"down"}`), dropConnection, respond(401, `{"message":"Not authorized"}`)))
+	_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
+	require.ErrorIs(t, err, blueshift.ErrUnauthorized)
+
+	os.Stdout, os.Stderr = stdout, stderr
+	log.SetOutput(os.Stderr)
+	require.NoError(t, w.Close())
+	printed, err := io.ReadAll(r)
+	require.NoError(t, err)
+	assert.Empty(t, string(printed))
 }

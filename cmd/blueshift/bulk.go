@@ -46,6 +46,10 @@ type bulkJob struct {
 	done         map[int]uint64 // resume: line → identity of records already ok
 	concurrency  int
 	drainTimeout time.Duration // how long in-flight calls may finish after an interrupt
+	// maxOutageRun stops the run after this many consecutive records failed
+	// with transient errors (network, 409, 429, 5xx) despite their retries:
+	// Blueshift is down, and the rest would only fail slowly. 0: never.
+	maxOutageRun int
 	progress     progress
 }
 
@@ -54,7 +58,8 @@ type bulkSummary struct {
 	counts  map[string]int
 	resumed int // records skipped because an earlier run had them ok
 	elapsed time.Duration
-	// stoppedBy is the error that stopped the run early (a bad key), if any.
+	// stoppedBy is the error that stopped the run early (a bad key, or an
+	// *outageError), if any.
 	stoppedBy error
 }
 
@@ -150,8 +155,18 @@ func runBulk(ctx context.Context, job bulkJob) (bulkSummary, error) {
 	var writeErr error
 	enc := json.NewEncoder(job.results)
 	enc.SetEscapeHTML(false)
+	outageRun := 0
 	for res := range results {
 		sum.counts[res.Outcome]++
+		switch {
+		case res.Outcome == outcomeFailed && (res.Status == 0 || transientStatus(res.Status)):
+			outageRun++
+			if job.maxOutageRun > 0 && outageRun == job.maxOutageRun {
+				stop(&outageError{records: outageRun, last: res.Message})
+			}
+		case res.Outcome == outcomeOK:
+			outageRun = 0
+		}
 		job.progress.add()
 		// One write per line: a crash loses at most the line being written.
 		if err := enc.Encode(res); err != nil && writeErr == nil {
@@ -171,6 +186,26 @@ func runBulk(ctx context.Context, job bulkJob) (bulkSummary, error) {
 		return sum, fmt.Errorf("reading input: %w", readErr)
 	}
 	return sum, nil
+}
+
+// outageError stops a run in which many records in a row failed with
+// transient errors despite their retries.
+type outageError struct {
+	records int
+	last    string
+}
+
+func (e *outageError) Error() string {
+	return fmt.Sprintf("the last %d records all failed after their retries (last: %s): Blueshift looks unreachable or overloaded", e.records, e.last)
+}
+
+// transientStatus reports the statuses Blueshift says to retry.
+func transientStatus(status int) bool {
+	switch status {
+	case 409, 429, 500, 502, 503, 504:
+		return true
+	}
+	return false
 }
 
 // send makes one call and turns its outcome into a result. A 401 or 403

@@ -93,6 +93,7 @@ type trackingFlags struct {
 	retryMax            int
 	retryWaitMin        time.Duration
 	retryWaitMax        time.Duration
+	maxOutageRun        int
 }
 
 func runTracking(ctx context.Context, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -114,6 +115,7 @@ func runTracking(ctx context.Context, name string, args []string, stdin io.Reade
 	fs.IntVar(&f.retryMax, "retry-max", 4, "retries of a failed call after its first attempt")
 	fs.DurationVar(&f.retryWaitMin, "retry-wait-min", time.Second, "shortest wait before a retry")
 	fs.DurationVar(&f.retryWaitMax, "retry-wait-max", 30*time.Second, "longest wait before a retry")
+	fs.IntVar(&f.maxOutageRun, "stop-after-failures", 20, "bulk: stop when this many records in a row fail with network errors, 409, 429 or 5xx despite retries (0: never)")
 	fs.DurationVar(&f.progressEvery, "progress-every", 5*time.Second, "bulk: how often to print a status line when stderr is not a terminal")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "bulk: on interrupt, how long in-flight calls may finish")
 	if name == "stop-tracking" {
@@ -146,6 +148,8 @@ func runTracking(ctx context.Context, name string, args []string, stdin io.Reade
 		return fail("--concurrency must be between 1 and 256")
 	case !(f.rate > 0):
 		return fail("--rate must be above 0")
+	case f.maxOutageRun < 0:
+		return fail("--stop-after-failures must be 0 or more")
 	case f.burst < 1:
 		return fail("--burst must be at least 1")
 	case name == "stop-tracking" && bulk && !f.yes && !f.dryRun:
@@ -275,7 +279,7 @@ func runFile(ctx context.Context, name string, f trackingFlags, call callFunc, s
 		total-- // the header row
 	}
 
-	job := bulkJob{input: input, call: call, results: io.Discard, concurrency: f.concurrency, drainTimeout: f.drainTimeout}
+	job := bulkJob{input: input, call: call, results: io.Discard, concurrency: f.concurrency, drainTimeout: f.drainTimeout, maxOutageRun: f.maxOutageRun}
 	if f.results != "" {
 		if f.resume {
 			if job.done, err = readDone(f.results); err != nil {
@@ -301,6 +305,9 @@ func runFile(ctx context.Context, name string, f trackingFlags, call callFunc, s
 	case err != nil:
 		fmt.Fprintf(stderr, "blueshift %s: %v\n", name, err)
 		return exitUsage
+	case errors.As(sum.stoppedBy, new(*outageError)):
+		fmt.Fprintf(stderr, "blueshift %s: stopped early: %v; run the same command with --resume once it recovers\n", name, sum.stoppedBy)
+		return exitFailures
 	case sum.stoppedBy != nil:
 		fmt.Fprintf(stderr, "blueshift %s: stopped early, every other record would fail the same way: %v%s\n", name, sum.stoppedBy, hint(sum.stoppedBy))
 		return exitUsage

@@ -411,3 +411,26 @@ func TestVersionAndHelp(t *testing.T) {
 		assert.Contains(t, errOut.String(), "Example")
 	}
 }
+
+func TestOutageStopsTheRunInsteadOfFailingEveryRecord(t *testing.T) {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	fake.FailNext(100000, 503)
+	input := writeFile(t, "c.csv", customersCSV(2000))
+	results := filepath.Join(t.TempDir(), "r.ndjson")
+	code, _, stderr := cli(t, context.Background(), fake, "", "start-tracking", "--file", input, "--results", results,
+		"--rate", "100000", "--concurrency", "4", "--retry-max", "1")
+	assert.Equal(t, exitFailures, code)
+	assert.Contains(t, stderr, "stopped early: the last 20 records all failed after their retries")
+	assert.Contains(t, stderr, "Blueshift looks unreachable or overloaded; run the same command with --resume once it recovers")
+	all, _ := readResults(t, results)
+	assert.Less(t, len(all), 30, "20 failures in a row, plus the calls in flight")
+	assert.LessOrEqual(t, len(fake.Requests()), 2*30)
+
+	// Once Blueshift is back, --resume finishes the job.
+	fake.Reset()
+	code, _, stderr = cli(t, context.Background(), fake, "", "start-tracking", "--file", input, "--results", results, "--resume", "--rate", "100000", "--concurrency", "8")
+	assert.Equal(t, exitOK, code, stderr)
+	_, last := readResults(t, results)
+	assert.Len(t, last, 2000)
+}
