@@ -150,16 +150,24 @@ func startTrackers(tb testing.TB, baseURL string, rt http.RoundTripper, opts ...
 	return raw, sdk
 }
 
-func BenchmarkStartTracking(b *testing.B) {
-	srv := benchServer(b, 200, `{"status":"ok"}`)
-	for _, target := range []struct {
-		name string
-		url  string
-		rt   http.RoundTripper
-	}{
+// benchTarget is where a benchmark's requests go: a keep-alive loopback
+// server, or a RoundTripper that answers in memory.
+type benchTarget struct {
+	name string
+	url  string
+	rt   http.RoundTripper // nil: the default transports
+}
+
+func benchTargets(tb testing.TB) []benchTarget {
+	srv := benchServer(tb, 200, `{"status":"ok"}`)
+	return []benchTarget{
 		{"loopback", srv.URL, nil},
 		{"memory", "https://api.getblueshift.com", memoryTransport{200, `{"status":"ok"}`}},
-	} {
+	}
+}
+
+func BenchmarkStartTracking(b *testing.B) {
+	for _, target := range benchTargets(b) {
 		raw, sdk := startTrackers(b, target.url, target.rt)
 		for _, mode := range []string{"serial", "parallel64"} {
 			// raw and sdk run back to back for each mode, so that they

@@ -99,15 +99,7 @@ func TestFailedCallsDoNotCloseOtherCallsConnections(t *testing.T) {
 }
 
 func TestAllocationsPerCallStayCloseToRawNetHTTP(t *testing.T) {
-	srv := benchServer(t, 200, `{"status":"ok"}`)
-	for _, target := range []struct {
-		name string
-		url  string
-		rt   http.RoundTripper
-	}{
-		{"loopback", srv.URL, nil},
-		{"memory", "https://api.getblueshift.com", memoryTransport{200, `{"status":"ok"}`}},
-	} {
+	for _, target := range benchTargets(t) {
 		t.Run(target.name, func(t *testing.T) {
 			raw, sdk := startTrackers(t, target.url, target.rt)
 			ctx := context.Background()
