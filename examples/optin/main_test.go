@@ -70,13 +70,9 @@ func TestConsentEndpointGivesUpAtItsDeadline(t *testing.T) {
 	handler := consentHandler(client, slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 	req := httptest.NewRequest(http.MethodPost, "/consent", strings.NewReader(`{"customer_id":"C1","consent":true}`))
-	ctx, cancel := contextWithTimeout(req, 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(req.Context(), 50*time.Millisecond)
 	defer cancel()
 	rec := httptest.NewRecorder()
 	handler.ServeHTTP(rec, req.WithContext(ctx))
 	assert.Equal(t, 503, rec.Code)
-}
-
-func contextWithTimeout(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), d)
 }
