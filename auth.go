@@ -73,7 +73,7 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, errForeignHost
 	}
-	// The request is ours (built by Client.do for this call), so the header
+	// The request is ours (built by Client.post for this call), so the header
 	// can be set in place without cloning it.
 	req.Header.Set("Authorization", t.cred.header)
 	return t.base.RoundTrip(req)
