@@ -36,7 +36,10 @@ func newCredential(apiKey string) (*credential, error) {
 	return &credential{header: "Basic " + encoded, secrets: [2]string{key, encoded}}, nil
 }
 
-func (*credential) String() string   { return "[redacted]" }
+// String returns "[redacted]".
+func (*credential) String() string { return "[redacted]" }
+
+// GoString returns "[redacted]".
 func (*credential) GoString() string { return "[redacted]" }
 
 // Format prints "[redacted]" for every verb.

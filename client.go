@@ -248,6 +248,7 @@ type callError struct {
 	last     *APIError
 }
 
+// Error names the call, the error, the attempts, and the last response.
 func (e *callError) Error() string {
 	msg := "blueshift: POST " + e.path + ": " + e.err.Error()
 	switch {
@@ -262,6 +263,7 @@ func (e *callError) Error() string {
 	return msg
 }
 
+// Unwrap returns the network or context error and the last *APIError.
 func (e *callError) Unwrap() []error {
 	if e.last != nil {
 		return []error{e.err, e.last}
