@@ -98,7 +98,7 @@ func newClient(cred *credential, s *settings) *Client {
 		}
 	}
 	if transport == nil {
-		transport = newTransport(s.maxConnsPerHost, s.idleConnsPerHost)
+		transport = newTransport(s.maxConnsPerHost)
 	}
 
 	c := &Client{
@@ -214,8 +214,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte, identifiers
 	if c.budget != nil {
 		c.budget.refund()
 	}
-	out := &Response{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("X-Request-Id"), Attempts: st.attempts}
-	out.RequestID = sanitize(out.RequestID, 128)
+	out := &Response{StatusCode: resp.StatusCode, RequestID: requestID(resp), Attempts: st.attempts}
 	if b, _ := readBounded(resp, maxSuccessBody); len(b) > 0 && b[0] == '{' {
 		var ok struct {
 			Status string `json:"status"`

@@ -159,11 +159,16 @@ func retryableStatus(code int) bool {
 	return false
 }
 
+// requestID returns the response's X-Request-Id header, made safe to print.
+func requestID(resp *http.Response) string {
+	return sanitize(resp.Header.Get("X-Request-Id"), 128)
+}
+
 // newAPIError builds the error for a non-2xx response from its status,
-// X-Request-Id header and (bounded) body. It accepts every body shape
+// request id (see requestID) and (bounded) body. It accepts every body shape
 // Blueshift is known to send, and any bytes at all without panicking.
 func newAPIError(status int, requestID string, body []byte) *APIError {
-	e := &APIError{StatusCode: status, RequestID: sanitize(requestID, 128), Body: body}
+	e := &APIError{StatusCode: status, RequestID: requestID, Body: body}
 	e.Message, e.FieldErrors = parseErrorBody(body)
 	if status >= 300 && status < 400 {
 		e.Message = "redirect refused: the client does not follow redirects"

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 )
 
-// FuzzDecodeError feeds arbitrary status codes, request ids and bodies to
-// the error decoder: it must never panic, and what it produces must be safe
+// FuzzDecodeError feeds arbitrary status codes, X-Request-Id headers and
+// bodies to the error decoder: it must never panic, and what it produces must be safe
 // to put in a one-line error.
 func FuzzDecodeError(f *testing.F) {
 	for _, seed := range []string{
@@ -33,8 +33,9 @@ func FuzzDecodeError(f *testing.F) {
 	} {
 		f.Add(503, "req-1", []byte(seed))
 	}
-	f.Fuzz(func(t *testing.T, status int, requestID string, body []byte) {
-		e := newAPIError(status, requestID, body)
+	f.Fuzz(func(t *testing.T, status int, rawID string, body []byte) {
+		resp := &http.Response{Header: http.Header{"X-Request-Id": {rawID}}}
+		e := newAPIError(status, requestID(resp), body)
 		msg := e.Error()
 		if e.Message == "" && status >= 100 && status < 600 && http.StatusText(status) != "" {
 			t.Fatalf("empty message for status %d", status)

@@ -20,42 +20,39 @@ type Option func(*settings) error
 
 // settings collects what the options chose, before NewClient builds the Client.
 type settings struct {
-	region           Region
-	baseURL          *url.URL
-	endpointSet      bool // WithRegion or WithBaseURL was given
-	httpClient       *http.Client
-	retryMax         int
-	retryWaitMin     time.Duration
-	retryWaitMax     time.Duration
-	timeout          time.Duration
-	timeoutSet       bool
-	logger           *slog.Logger
-	userAgent        string
-	limiter          *rate.Limiter
-	retryBudget      int
-	maxConnsPerHost  int
-	idleConnsPerHost int
+	region          Region
+	baseURL         *url.URL
+	endpointSet     bool // WithRegion or WithBaseURL was given
+	httpClient      *http.Client
+	retryMax        int
+	retryWaitMin    time.Duration
+	retryWaitMax    time.Duration
+	timeout         time.Duration
+	timeoutSet      bool
+	logger          *slog.Logger
+	userAgent       string
+	limiter         *rate.Limiter
+	retryBudget     int
+	maxConnsPerHost int
 }
 
 // Defaults, documented on the options that change them.
 const (
-	defaultRetryMax         = 4
-	defaultRetryWaitMin     = 1 * time.Second
-	defaultRetryWaitMax     = 30 * time.Second
-	defaultTimeout          = 30 * time.Second
-	defaultRetryBudget      = 100
-	defaultIdleConnsPerHost = 128
+	defaultRetryMax     = 4
+	defaultRetryWaitMin = 1 * time.Second
+	defaultRetryWaitMax = 30 * time.Second
+	defaultTimeout      = 30 * time.Second
+	defaultRetryBudget  = 100
 )
 
 func defaultSettings() settings {
 	return settings{
-		region:           RegionUS,
-		retryMax:         defaultRetryMax,
-		retryWaitMin:     defaultRetryWaitMin,
-		retryWaitMax:     defaultRetryWaitMax,
-		timeout:          defaultTimeout,
-		retryBudget:      defaultRetryBudget,
-		idleConnsPerHost: defaultIdleConnsPerHost,
+		region:       RegionUS,
+		retryMax:     defaultRetryMax,
+		retryWaitMin: defaultRetryWaitMin,
+		retryWaitMax: defaultRetryWaitMax,
+		timeout:      defaultTimeout,
+		retryBudget:  defaultRetryBudget,
 	}
 }
 
@@ -64,7 +61,7 @@ func defaultSettings() settings {
 func WithRegion(r Region) Option {
 	return func(s *settings) error {
 		if r.BaseURL() == "" {
-			return fmt.Errorf("blueshift: unknown region %q: use %q or %q", string(r), RegionUS, RegionEU)
+			return unknownRegion(string(r))
 		}
 		s.region, s.endpointSet = r, true
 		return nil
@@ -244,9 +241,6 @@ func WithMaxConnsPerHost(n int) Option {
 			return fmt.Errorf("blueshift: max connections per host must be >= 0, got %d", n)
 		}
 		s.maxConnsPerHost = n
-		if n > s.idleConnsPerHost {
-			s.idleConnsPerHost = n
-		}
 		return nil
 	}
 }

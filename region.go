@@ -38,5 +38,10 @@ func ParseRegion(s string) (Region, error) {
 	case RegionUS, RegionEU:
 		return r, nil
 	}
-	return "", fmt.Errorf("blueshift: unknown region %q: use %q or %q", s, RegionUS, RegionEU)
+	return "", unknownRegion(s)
+}
+
+// unknownRegion is the error for a region name this package does not know.
+func unknownRegion(name string) error {
+	return fmt.Errorf("blueshift: unknown region %q: use %q or %q", name, RegionUS, RegionEU)
 }

@@ -44,7 +44,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		body, _ := readBounded(resp, maxErrorBody)
 		resp.Body.Close()
 		resp.Body = http.NoBody
-		apiErr := newAPIError(resp.StatusCode, resp.Header.Get("X-Request-Id"), body)
+		apiErr := newAPIError(resp.StatusCode, requestID(resp), body)
 		apiErr.Message = redact(apiErr.Message, st.secrets[:])
 		apiErr.Attempts = st.attempts
 		st.last = apiErr
@@ -183,8 +183,8 @@ func (c *Client) logAttempt(ctx context.Context, st *call, resp *http.Response, 
 	attrs := []slog.Attr{slog.String("method", http.MethodPost), slog.String("path", st.path), slog.Int("attempt", st.attempts)}
 	if resp != nil {
 		attrs = append(attrs, slog.Int("status", resp.StatusCode))
-		if id := resp.Header.Get("X-Request-Id"); id != "" {
-			attrs = append(attrs, slog.String("request_id", sanitize(id, 128)))
+		if id := requestID(resp); id != "" {
+			attrs = append(attrs, slog.String("request_id", id))
 		}
 	} else if err != nil {
 		attrs = append(attrs, slog.String("error", redact(err.Error(), st.secrets[:])))

@@ -15,7 +15,8 @@ import (
 // which makes concurrent callers open a new TCP+TLS connection for most
 // requests), HTTP/2 when the server offers it, and bounded dial, TLS and
 // idle timeouts.
-func newTransport(maxConnsPerHost, idleConnsPerHost int) *http.Transport {
+func newTransport(maxConnsPerHost int) *http.Transport {
+	idleConnsPerHost := max(maxConnsPerHost, minIdleConnsPerHost)
 	return &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
@@ -32,6 +33,10 @@ func newTransport(maxConnsPerHost, idleConnsPerHost int) *http.Transport {
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 	}
 }
+
+// minIdleConnsPerHost is how many idle connections the default transport
+// keeps at least: enough for 64 concurrent callers and their bursts.
+const minIdleConnsPerHost = 128
 
 // attemptTimeout bounds each attempt (connecting, sending, and reading the
 // whole response) by timeout. The call's own context still bounds the call
