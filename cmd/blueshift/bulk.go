@@ -159,7 +159,7 @@ func runBulk(ctx context.Context, job bulkJob) (bulkSummary, error) {
 	for res := range results {
 		sum.counts[res.Outcome]++
 		switch {
-		case res.Outcome == outcomeFailed && (res.Status == 0 || transientStatus(res.Status)):
+		case res.Outcome == outcomeFailed && (res.Status == 0 || (&blueshift.APIError{StatusCode: res.Status}).Retryable()):
 			outageRun++
 			if job.maxOutageRun > 0 && outageRun == job.maxOutageRun {
 				stop(&outageError{records: outageRun, last: res.Message})
@@ -197,15 +197,6 @@ type outageError struct {
 
 func (e *outageError) Error() string {
 	return fmt.Sprintf("the last %d records all failed after their retries (last: %s): Blueshift looks unreachable or overloaded", e.records, e.last)
-}
-
-// transientStatus reports the statuses Blueshift says to retry.
-func transientStatus(status int) bool {
-	switch status {
-	case 409, 429, 500, 502, 503, 504:
-		return true
-	}
-	return false
 }
 
 // send makes one call and turns its outcome into a result. A 401 or 403

@@ -32,10 +32,7 @@ func runFakeServer(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		return exitUsage
 	}
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "blueshift fake-server: %s\n", fmt.Sprintf(format, a...))
-		return exitUsage
-	}
+	fail := func(format string, a ...any) int { return usageError(stderr, "fake-server", format, a...) }
 	switch {
 	case fs.NArg() > 0:
 		return fail("unexpected argument %q", fs.Arg(0))

@@ -128,10 +128,7 @@ func runTracking(ctx context.Context, name string, args []string, stdin io.Reade
 		}
 		return exitUsage
 	}
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "blueshift %s: %s\n", name, fmt.Sprintf(format, a...))
-		return exitUsage
-	}
+	fail := func(format string, a ...any) int { return usageError(stderr, name, format, a...) }
 	bulk := f.file != ""
 	switch {
 	case fs.NArg() > 0:
@@ -171,6 +168,13 @@ func runTracking(ctx context.Context, name string, args []string, stdin io.Reade
 		return runOne(ctx, name, call, blueshift.Customer{Email: f.email, CustomerID: f.customerID}, stdout, stderr)
 	}
 	return runFile(ctx, name, f, call, stdin, stderr)
+}
+
+// usageError prints a usage or configuration error as one line naming the
+// command, and returns the exit code for it.
+func usageError(stderr io.Writer, command, format string, a ...any) int {
+	fmt.Fprintf(stderr, "blueshift %s: %s\n", command, fmt.Sprintf(format, a...))
+	return exitUsage
 }
 
 // newClient builds the SDK client from the flags and the environment
@@ -251,10 +255,7 @@ func orNone(s string) string {
 
 // runFile runs a bulk job over --file and prints its summary.
 func runFile(ctx context.Context, name string, f trackingFlags, call callFunc, stdin io.Reader, stderr io.Writer) int {
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "blueshift %s: %s\n", name, fmt.Sprintf(format, a...))
-		return exitUsage
-	}
+	fail := func(format string, a ...any) int { return usageError(stderr, name, format, a...) }
 	var in io.Reader = stdin
 	total := -1
 	if f.file != "-" {
