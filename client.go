@@ -1,17 +1,12 @@
 package blueshift
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
-	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
 	"golang.org/x/time/rate"
@@ -120,7 +115,7 @@ func newClient(cred *credential, s *settings) *Client {
 			// The attempt timeout is applied by attemptTimeout rather than
 			// http.Client.Timeout: with Timeout set and a wrapping transport,
 			// net/http starts a goroutine and a timer for every request.
-			Transport: newAuthTransport(&attemptTimeout{base: transport, timeout: timeout}, cred, endpoint),
+			Transport: newAuthTransport(&attemptTransport{base: transport, timeout: timeout, client: c}, cred, endpoint),
 			// Never follow a redirect: the 3xx comes back as an *APIError,
 			// and the key and the customer's identifiers stay on our host.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -161,174 +156,3 @@ func (c Client) GoString() string { return c.String() }
 // Format prints the same redacted description for every verb, so no
 // formatting of a Client can reach its fields.
 func (c Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
-
-// call is the state of one API call across its attempts. It travels in the
-// request's context, because go-retryablehttp's hooks are shared by all
-// calls and see only the request or its context.
-type call struct {
-	path     string
-	secrets  [4]string // the customer's identifiers and the key's two forms: never in an error or log
-	attempts int       // requests sent so far
-	last     *APIError // the last non-2xx response, if any
-	ended    time.Time // when the last attempt ended (only with a logger)
-}
-
-type callKey struct{}
-
-func callFrom(ctx context.Context) *call {
-	st, _ := ctx.Value(callKey{}).(*call)
-	return st
-}
-
-// maxSuccessBody bounds what is read of a 2xx response.
-const maxSuccessBody = 64 << 10
-
-// post sends body as JSON to path with retries, and returns the outcome of
-// the call: a Response for a 2xx, otherwise an error (an *APIError for a
-// non-2xx answer).
-func (c *Client) post(ctx context.Context, path string, body []byte, identifiers [2]string) (*Response, error) {
-	if ctx == nil {
-		return nil, errors.New("blueshift: nil context")
-	}
-	st := &call{path: path, secrets: [4]string{identifiers[0], identifiers[1], c.cred.secrets[0], c.cred.secrets[1]}}
-	ctx = context.WithValue(ctx, callKey{}, st)
-
-	// The body goes to go-retryablehttp as []byte: it is then rewound for
-	// each retry without being copied.
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+path, body)
-	if err != nil {
-		return nil, fmt.Errorf("blueshift: building request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-
-	if err := c.waitForRate(ctx); err != nil {
-		return nil, c.callError(st, err)
-	}
-	resp, err := c.retry.Do(req)
-	if err != nil {
-		return nil, c.callError(st, err)
-	}
-	defer resp.Body.Close()
-	if c.budget != nil {
-		c.budget.refund()
-	}
-	out := &Response{StatusCode: resp.StatusCode, RequestID: requestID(resp), Attempts: st.attempts}
-	if b, _ := readBounded(resp, maxSuccessBody); len(b) > 0 && b[0] == '{' {
-		var ok struct {
-			Status string `json:"status"`
-		}
-		if json.Unmarshal(b, &ok) == nil {
-			out.Status = sanitize(ok.Status, maxMessage)
-		}
-	}
-	return out, nil
-}
-
-// callError turns what go-retryablehttp returned into the caller's error:
-// the *APIError of the last response when the answer was final, otherwise
-// the network or context error, joined with the last *APIError if a
-// response had come back before it, so that errors.Is finds the context
-// error and errors.As still finds the response.
-func (c *Client) callError(st *call, err error) error {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return apiErr
-	}
-	return &callError{path: st.path, attempts: st.attempts, err: err, last: st.last}
-}
-
-// callError is a failed call that ended without a final response.
-type callError struct {
-	path     string
-	attempts int
-	err      error
-	last     *APIError
-}
-
-// Error names the call, the error, the attempts, and the last response.
-func (e *callError) Error() string {
-	msg := "blueshift: POST " + e.path + ": " + e.err.Error()
-	switch {
-	case e.attempts == 1:
-		msg += " (1 attempt)"
-	case e.attempts > 1:
-		msg += " (" + strconv.Itoa(e.attempts) + " attempts)"
-	}
-	if e.last != nil {
-		msg += "; last response: " + e.last.Error()
-	}
-	return msg
-}
-
-// Unwrap returns the network or context error and the last *APIError.
-func (e *callError) Unwrap() []error {
-	if e.last != nil {
-		return []error{e.err, e.last}
-	}
-	return []error{e.err}
-}
-
-// readBounded reads at most limit bytes of a response body and closes
-// nothing. What is beyond limit is never read: a hostile 64 MiB body costs
-// 64 KiB. The buffer is sized from Content-Length when the server sent one,
-// so the usual small answer costs one small allocation.
-func readBounded(resp *http.Response, limit int) ([]byte, error) {
-	size := 512
-	if n := resp.ContentLength; n >= 0 && n < int64(limit) {
-		size = int(n) + 1 // room for the read that sees EOF
-	}
-	buf := make([]byte, 0, min(size, limit))
-	for len(buf) < limit {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)] // grow
-		}
-		n, err := resp.Body.Read(buf[len(buf):min(cap(buf), limit)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-	return buf, nil
-}
-
-// closeAndReturnError is the go-retryablehttp ErrorHandler: checkRetry has
-// already read what it needs of the last response, so close it and pass
-// the error on (unlike the library's default, which drops the response's
-// status and body for a "giving up after N attempts" string).
-func closeAndReturnError(resp *http.Response, err error, _ int) (*http.Response, error) {
-	if resp != nil {
-		resp.Body.Close()
-	}
-	return nil, err
-}
-
-// waitForRate blocks until the client's rate limiter, if any, lets one
-// more request go, or ctx ends.
-func (c *Client) waitForRate(ctx context.Context) error {
-	if c.limiter == nil {
-		return nil
-	}
-	return c.limiter.Wait(ctx)
-}
-
-// prepareRetry runs before each retry: it waits for the rate limiter.
-func (c *Client) prepareRetry(req *http.Request) error {
-	return c.waitForRate(req.Context())
-}
-
-// beforeAttempt logs each retry, with the time waited since the previous
-// attempt ended.
-func (c *Client) beforeAttempt(_ retryablehttp.Logger, req *http.Request, retry int) {
-	if c.logger == nil || retry == 0 {
-		return
-	}
-	st := callFrom(req.Context())
-	c.logger.LogAttrs(req.Context(), slog.LevelDebug, "blueshift: retrying",
-		slog.String("method", req.Method), slog.String("path", st.path),
-		slog.Int("attempt", st.attempts+1), slog.Duration("waited", time.Since(st.ended)))
-}

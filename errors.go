@@ -2,13 +2,14 @@ package blueshift
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // Errors returned before any request is sent.
@@ -18,10 +19,20 @@ var (
 	// ErrInvalidAPIKey means the API key holds a colon or a control character,
 	// which no Blueshift key does; the key itself is never part of the message.
 	ErrInvalidAPIKey = errors.New("blueshift: invalid API key: it contains ':' or a control character")
-	// ErrMissingIdentifier means the customer had neither an email nor a
-	// customer_id (blank values count as missing); no request was sent.
-	ErrMissingIdentifier = errors.New("blueshift: customer needs an email or a customer_id")
+	// ErrMissingIdentifier means every identifier of the customer (email,
+	// customer_id, cookie, device_id) was blank; no request was sent.
+	ErrMissingIdentifier = errors.New("blueshift: customer needs an email, customer_id, cookie or device_id")
+	// ErrInvalidIdentifier matches the error for an identifier that is not
+	// valid UTF-8, holds a control character, or is longer than
+	// MaxIdentifierBytes; no request was sent. The message names the field
+	// and the reason, never the value.
+	ErrInvalidIdentifier = errors.New("blueshift: invalid identifier")
 )
+
+// ErrAttemptTimeout matches a call that failed because an attempt ran out
+// of its WithTimeout. It does not match context.DeadlineExceeded unless the
+// caller's own context deadline also passed.
+var ErrAttemptTimeout = errors.New("blueshift: attempt timed out")
 
 // Sentinels for the statuses Blueshift documents. An [*APIError] matches the
 // sentinel of its status with [errors.Is].
@@ -165,11 +176,21 @@ func requestID(resp *http.Response) string {
 }
 
 // newAPIError builds the error for a non-2xx response from its status,
-// request id (see requestID) and (bounded) body. It accepts every body shape
+// request id (see requestID) and (bounded) body, with every secret (the
+// call's identifiers and the key's forms) redacted from the message, the
+// field errors and the request id. It accepts every body shape
 // Blueshift is known to send, and any bytes at all without panicking.
-func newAPIError(status int, requestID string, body []byte) *APIError {
-	e := &APIError{StatusCode: status, RequestID: requestID, Body: body}
-	e.Message, e.FieldErrors = parseErrorBody(body)
+func newAPIError(status int, requestID string, body []byte, secrets []string) *APIError {
+	e := &APIError{StatusCode: status, RequestID: redact(requestID, secrets), Body: body}
+	message, fields := parseErrorBody(body)
+	e.Message = sanitize(redact(message, secrets), maxMessage)
+	for name, list := range fields {
+		for i, text := range list {
+			list[i] = sanitize(redact(text, secrets), maxMessage)
+		}
+		fields[name] = list
+	}
+	e.FieldErrors = fields
 	if status >= 300 && status < 400 {
 		e.Message = "redirect refused: the client does not follow redirects"
 	}
@@ -193,8 +214,9 @@ type errorBody struct {
 	Errors  json.RawMessage `json:"errors"`
 }
 
-// parseErrorBody extracts a message and field errors from an error body. It
-// returns "" when the body holds no message it recognises.
+// parseErrorBody extracts a message and field errors from an error body,
+// as sent: neither redacted nor cut. It returns "" when the body holds no
+// message it recognises.
 func parseErrorBody(body []byte) (message string, fields map[string][]string) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' {
@@ -217,7 +239,7 @@ func parseErrorBody(body []byte) (message string, fields map[string][]string) {
 			message = m
 		}
 	}
-	return sanitize(message, maxMessage), fields
+	return message, fields
 }
 
 // parseErrors reads the "errors" member: a field map ({"email": ["can't be
@@ -298,32 +320,94 @@ func jsonText(raw json.RawMessage) string {
 	return string(raw)
 }
 
-// sanitize makes server-sent text safe for a one-line error: control
-// characters become spaces, invalid UTF-8 is dropped and the result is cut
-// to at most max bytes on a rune boundary.
-func sanitize(s string, max int) string {
-	clean := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f || c >= utf8.RuneSelf {
-			clean = false
-			break
-		}
-	}
-	if clean && len(s) <= max {
-		return s
-	}
+// RequestError is a call that ended without a final answer from Blueshift:
+// a network failure, an attempt timeout, a cancelled or expired context, or
+// a rate-limit wait that could not finish in time. errors.Is finds the
+// cause (context.Canceled, context.DeadlineExceeded, ErrAttemptTimeout,
+// io.EOF, ...) and errors.As finds the last *APIError, if Blueshift had
+// answered an earlier attempt. A call that failed this way may still have
+// been applied by Blueshift; both calls are safe to repeat.
+type RequestError struct {
+	// Path is the endpoint called, such as "/api/v1/customers/forget".
+	Path string
+	// Attempts is how many requests were sent: 0 when the context was done
+	// (or the rate limit could not be met) before the first one.
+	Attempts int
+	// Err is what ended the call.
+	Err error
+	// Last is Blueshift's answer to the last attempt that got one, or nil.
+	Last *APIError
+
+	secrets []string // redacted from Error()
+}
+
+// Error names the call, its cause, the attempts and the last answer.
+func (e *RequestError) Error() string {
 	var b strings.Builder
-	for _, r := range s {
-		if r == utf8.RuneError {
-			continue
-		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			r = ' '
-		}
-		if b.Len()+utf8.RuneLen(r) > max {
-			break
-		}
-		b.WriteRune(r)
+	b.WriteString("blueshift: POST ")
+	b.WriteString(e.Path)
+	b.WriteString(": ")
+	if e.Err != nil {
+		b.WriteString(redact(e.Err.Error(), e.secrets))
 	}
-	return strings.TrimSpace(b.String())
+	switch e.Attempts {
+	case 0:
+		b.WriteString(" (no request was sent)")
+	case 1:
+		b.WriteString(" (1 attempt)")
+	default:
+		b.WriteString(" (" + strconv.Itoa(e.Attempts) + " attempts)")
+	}
+	if e.Last != nil {
+		b.WriteString("; last response: ")
+		b.WriteString(e.Last.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause and, if there was one, the last *APIError.
+func (e *RequestError) Unwrap() []error {
+	if e.Last != nil {
+		return []error{e.Err, e.Last}
+	}
+	return []error{e.Err}
+}
+
+// Timeout reports whether the call ended because time ran out (an attempt
+// timeout or the context's deadline), so that os.IsTimeout and a net.Error
+// check work as they do for plain net/http errors.
+func (e *RequestError) Timeout() bool {
+	var t interface{ Timeout() bool }
+	return errors.As(e.Err, &t) && t.Timeout()
+}
+
+// Temporary reports the same as Timeout; it completes net.Error.
+func (e *RequestError) Temporary() bool { return e.Timeout() }
+
+// IsRetryable reports whether err is a failure that the same call may
+// overcome later: an *APIError whose status Blueshift says to retry (409,
+// 429, 500, 502, 503, 504), an attempt timeout, or a network error that the
+// client itself retries. It is false for nil, validation errors, other
+// statuses, redirects, untrusted certificates, unknown hosts, and the
+// caller's own cancelled or expired context.
+func IsRetryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var reqErr *RequestError
+	if errors.As(err, &reqErr) {
+		if errors.Is(reqErr.Err, context.Canceled) || errors.Is(reqErr.Err, context.DeadlineExceeded) {
+			return false
+		}
+		return errors.Is(reqErr.Err, ErrAttemptTimeout) || retryableError(reqErr.Err)
+	}
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Retryable()
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) && retryableError(err)
+	}
+	return false
 }

@@ -35,7 +35,7 @@ func FuzzDecodeError(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, status int, rawID string, body []byte) {
 		resp := &http.Response{Header: http.Header{"X-Request-Id": {rawID}}}
-		e := newAPIError(status, requestID(resp), body)
+		e := newAPIError(status, requestID(resp), body, nil)
 		msg := e.Error()
 		if e.Message == "" && status >= 100 && status < 600 && http.StatusText(status) != "" {
 			t.Fatalf("empty message for status %d", status)

@@ -215,16 +215,17 @@ func WithRateLimit(perSecond float64, burst int) Option {
 	}
 }
 
-// WithRetryBudget sets the client-wide retry budget: the client may make up
-// to n retries beyond what successful calls earn back (each success earns a
-// tenth of a retry, up to n). When the budget is spent, failing calls return
-// their first error at once instead of piling retries onto a struggling
-// Blueshift. The default is 100. n = 0 turns the budget off, leaving only
-// WithRetryMax.
+// WithRetryBudget sets the client-wide retry budget, n retries (0 to
+// 1,000,000; default 100). A retry spends one; a call that succeeds gives
+// back what its retries spent (a call that succeeds at once earns a tenth),
+// up to n. So a path where retries work never drains it, but when
+// Blueshift fails for everyone, failing calls return their error at once
+// once it is spent, instead of piling retries onto it. n = 0 turns the
+// budget off, leaving only WithRetryMax.
 func WithRetryBudget(n int) Option {
 	return func(s *settings) error {
-		if n < 0 {
-			return fmt.Errorf("blueshift: retry budget must be >= 0, got %d", n)
+		if n < 0 || n > maxRetryBudget {
+			return fmt.Errorf("blueshift: retry budget %d out of range 0..%d", n, maxRetryBudget)
 		}
 		s.retryBudget = n
 		return nil

@@ -44,8 +44,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		body, _ := readBounded(resp, maxErrorBody)
 		resp.Body.Close()
 		resp.Body = http.NoBody
-		apiErr := newAPIError(resp.StatusCode, requestID(resp), body)
-		apiErr.Message = redact(apiErr.Message, st.secrets[:])
+		apiErr := newAPIError(resp.StatusCode, requestID(resp), body, st.secrets[:])
 		apiErr.Attempts = st.attempts
 		st.last = apiErr
 		err = apiErr
@@ -63,10 +62,10 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		return false, err
 	}
 	// Waiting is pointless if even the shortest wait ends after the
-	// caller's deadline: give up now, with both errors reachable.
+	// caller's deadline: give up now, keeping what caused the retry.
 	if deadline, ok := ctx.Deadline(); ok {
 		if lo, _ := backoffRange(c.retry.RetryWaitMin, c.retry.RetryWaitMax, st.attempts-1, resp); time.Until(deadline) < lo {
-			return false, errRetryAfterDeadline
+			return false, retryAfterDeadline(err)
 		}
 	}
 	if c.budget != nil && !c.budget.spend() {
@@ -75,9 +74,16 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	return true, err
 }
 
-// errRetryAfterDeadline is returned when the next retry could not start
-// before the context's deadline.
-var errRetryAfterDeadline = fmt.Errorf("the next retry would start after the context deadline: %w", context.DeadlineExceeded)
+// retryAfterDeadline is the error of a call that gives up because its next
+// retry could not start before the context's deadline. It matches
+// context.DeadlineExceeded and keeps the network error that caused the
+// retry; an *APIError cause stays reachable as the call's last answer.
+func retryAfterDeadline(cause error) error {
+	if _, ok := cause.(*APIError); ok {
+		return fmt.Errorf("the next retry would start after the context deadline: %w", context.DeadlineExceeded)
+	}
+	return fmt.Errorf("%w; the next retry would start after the context deadline: %w", cause, context.DeadlineExceeded)
+}
 
 // retryableError reports whether a network error may be transient.
 func retryableError(err error) bool {
@@ -164,16 +170,6 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-// redact replaces each non-empty secret in s with "[redacted]".
-func redact(s string, secrets []string) string {
-	for _, secret := range secrets {
-		if secret != "" && strings.Contains(s, secret) {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
-		}
-	}
-	return s
-}
-
 // logAttempt logs one attempt's outcome at Debug level, when the client
 // has a logger. It logs facts only: never the key, a body or an identifier.
 func (c *Client) logAttempt(ctx context.Context, st *call, resp *http.Response, err error) {
@@ -193,15 +189,20 @@ func (c *Client) logAttempt(ctx context.Context, st *call, resp *http.Response, 
 }
 
 // retryBudget is a client-wide token bucket that limits retries across all
-// calls (the idea behind aws-sdk-go-v2's retry quota). A retry costs one
-// token; a successful call refunds a tenth of one, up to the capacity. When
-// Blueshift is down for everyone, retries stop after the budget is spent
+// calls (aws-sdk-go-v2's retry quota). A retry costs one token. A call that
+// succeeds gives back what its own retries cost, since those retries
+// worked; a call that succeeds at once earns a tenth of a token. Both stop
+// at the capacity. So retries that succeed never drain the budget, but
+// when Blueshift is down for everyone, retries stop once it is spent
 // instead of multiplying the load, and resume as calls succeed again.
 type retryBudget struct {
 	mu     sync.Mutex
 	tenths int // tokens available, in tenths of a retry
 	cap    int
 }
+
+// maxRetryBudget bounds WithRetryBudget, so that no arithmetic overflows.
+const maxRetryBudget = 1_000_000
 
 func newRetryBudget(retries int) *retryBudget {
 	return &retryBudget{tenths: retries * 10, cap: retries * 10}
@@ -218,11 +219,13 @@ func (b *retryBudget) spend() bool {
 	return true
 }
 
-// refund returns a tenth of a retry after a successful call.
-func (b *retryBudget) refund() {
-	b.mu.Lock()
-	if b.tenths < b.cap {
-		b.tenths++
+// succeeded credits a call that succeeded after the given number of retries.
+func (b *retryBudget) succeeded(retries int) {
+	credit := 1
+	if retries > 0 {
+		credit = min(retries, maxRetryBudget) * 10
 	}
+	b.mu.Lock()
+	b.tenths = min(b.tenths+credit, b.cap)
 	b.mu.Unlock()
 }

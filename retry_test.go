@@ -61,17 +61,20 @@ func TestRetryBudgetSpendsAndRefunds(t *testing.T) {
 	assert.True(t, b.spend())
 	assert.False(t, b.spend(), "empty after 2 retries")
 	for range 9 {
-		b.refund()
+		b.succeeded(0)
 	}
-	assert.False(t, b.spend(), "9 successes earn less than one retry")
-	b.refund()
-	assert.True(t, b.spend(), "10 successes earn one retry")
+	assert.False(t, b.spend(), "9 first-attempt successes earn less than one retry")
+	b.succeeded(0)
+	assert.True(t, b.spend(), "10 first-attempt successes earn one retry")
+	b.succeeded(1)
+	assert.True(t, b.spend(), "a call whose retry succeeded gives that retry back")
 	for range 1000 {
-		b.refund()
+		b.succeeded(0)
 	}
+	b.succeeded(1_000_000)
 	assert.True(t, b.spend())
 	assert.True(t, b.spend())
-	assert.False(t, b.spend(), "refunds stop at the capacity")
+	assert.False(t, b.spend(), "credits stop at the capacity")
 }
 
 func minDur(a, b time.Duration) time.Duration {

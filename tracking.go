@@ -2,19 +2,7 @@ package blueshift
 
 import (
 	"context"
-	"encoding/json"
-	"strings"
 )
-
-// Customer identifies a Blueshift customer. At least one of Email and
-// CustomerID must be non-blank; surrounding white space is trimmed before
-// the customer is sent.
-type Customer struct {
-	// Email is the customer's email address.
-	Email string `json:"email,omitempty"`
-	// CustomerID is your own external ID for the customer.
-	CustomerID string `json:"customer_id,omitempty"`
-}
 
 // Response is Blueshift's answer to a successful (2xx) call.
 type Response struct {
@@ -41,9 +29,13 @@ const (
 // not restored; the customer starts again as a new profile. The call is
 // idempotent, so it is retried on transient failures.
 //
-// It returns ErrMissingIdentifier, without sending anything, if the
-// customer has neither an email nor a customer ID; an *APIError for any
-// non-2xx answer; or a network or context error.
+// It returns, without sending anything, ErrMissingIdentifier if every
+// identifier of the customer is blank, or an error matching
+// ErrInvalidIdentifier if one is malformed (see Customer.Validate);
+// otherwise an *APIError for any non-2xx answer, or a *RequestError when
+// the call ended without a final answer (network failure, attempt timeout,
+// cancelled context). A call that failed may still have been applied by
+// Blueshift: both calls are safe to repeat.
 func (c *Client) StartTracking(ctx context.Context, customer Customer) (*Response, error) {
 	return c.sendCustomer(ctx, startTrackingPath, customer)
 }
@@ -60,14 +52,9 @@ func (c *Client) StopTracking(ctx context.Context, customer Customer) (*Response
 
 // sendCustomer validates customer and posts it to path.
 func (c *Client) sendCustomer(ctx context.Context, path string, customer Customer) (*Response, error) {
-	customer.Email = strings.TrimSpace(customer.Email)
-	customer.CustomerID = strings.TrimSpace(customer.CustomerID)
-	if customer.Email == "" && customer.CustomerID == "" {
-		return nil, ErrMissingIdentifier
-	}
-	body, err := json.Marshal(customer)
-	if err != nil { // cannot happen for two strings
+	customer = customer.Trimmed()
+	if err := customer.validateTrimmed(); err != nil {
 		return nil, err
 	}
-	return c.post(ctx, path, body, [2]string{customer.Email, customer.CustomerID})
+	return c.post(ctx, path, customer.jsonBody(), customer.identifiers())
 }

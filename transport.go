@@ -3,10 +3,11 @@ package blueshift
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 )
 
@@ -38,28 +39,100 @@ func newTransport(maxConnsPerHost int) *http.Transport {
 // keeps at least: enough for 64 concurrent callers and their bursts.
 const minIdleConnsPerHost = 128
 
-// attemptTimeout bounds each attempt (connecting, sending, and reading the
-// whole response) by timeout. The call's own context still bounds the call
-// as a whole.
-type attemptTimeout struct {
+// attemptTransport sends one attempt of a call. It bounds the attempt
+// (connecting, sending, and reading the whole response) by timeout, while
+// the call's own context still bounds the call as a whole; it counts the
+// requests net/http sends (net/http itself resends when a dead keep-alive
+// connection took nothing), and when an attempt fails because a reused
+// keep-alive connection turned out to be closed, it resends once at once
+// instead of leaving the retry to wait out a backoff.
+type attemptTransport struct {
 	base    http.RoundTripper
 	timeout time.Duration
+	client  *Client // for the rate limit, retry budget and retry max of a resend
 }
 
+// errAttemptTimedOut is the cause of an attempt's context when its own
+// timeout (not the caller's deadline) ended it.
+var errAttemptTimedOut = errors.New("attempt timed out")
+
 // RoundTrip implements http.RoundTripper.
-func (t *attemptTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(req.Context(), t.timeout)
+func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	st := callFrom(req.Context())
+	resp, err := t.send(req, st)
+	if err == nil || st == nil || !t.mayResendAtOnce(req, st, err) {
+		return resp, err
+	}
+	body, bodyErr := req.GetBody()
+	if bodyErr != nil {
+		return nil, err
+	}
+	st.attempts++ // the attempt the dead connection swallowed
+	st.resent = true
+	t.client.logAttempt(req.Context(), st, nil, err)
+	again := *req
+	again.Body = body
+	return t.send(&again, st)
+}
+
+// send makes one attempt within the attempt timeout.
+func (t *attemptTransport) send(req *http.Request, st *call) (*http.Response, error) {
+	ctx, cancel := context.WithTimeoutCause(req.Context(), t.timeout, errAttemptTimedOut)
+	if st != nil {
+		st.conns.Store(0)
+		st.reused.Store(false)
+	}
 	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	if st != nil {
+		if n := int(st.conns.Load()); n > 1 {
+			st.attempts += n - 1 // net/http resent on another connection
+		}
+	}
 	if err != nil {
+		timedOut := context.Cause(ctx) == errAttemptTimedOut // read before cancel sets it
 		cancel()
-		if ctx.Err() != nil && req.Context().Err() == nil {
-			return nil, fmt.Errorf("attempt timed out after %v: %w", t.timeout, err)
+		if timedOut {
+			return nil, &attemptTimeoutError{timeout: t.timeout}
 		}
 		return nil, err
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
 }
+
+// mayResendAtOnce reports whether a failed attempt died on a reused
+// keep-alive connection that the server had closed (EOF or reset before
+// any response), this call has not resent at once before, a retry is left,
+// and the retry budget and rate limit allow one now.
+func (t *attemptTransport) mayResendAtOnce(req *http.Request, st *call, err error) bool {
+	if st.resent || !st.reused.Load() || req.GetBody == nil || req.Context().Err() != nil {
+		return false
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || !(errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+		return false
+	}
+	c := t.client
+	if st.attempts+1 > c.retry.RetryMax {
+		return false
+	}
+	if c.budget != nil && !c.budget.spend() {
+		return false
+	}
+	return c.waitForRate(req.Context()) == nil
+}
+
+// attemptTimeoutError is the cause of a call whose attempt ran out of its
+// WithTimeout. It matches ErrAttemptTimeout and is a net.Error timeout, but
+// deliberately does not match context.DeadlineExceeded: the caller's own
+// deadline has not passed.
+type attemptTimeoutError struct{ timeout time.Duration }
+
+func (e *attemptTimeoutError) Error() string {
+	return "attempt timed out after " + e.timeout.String()
+}
+func (e *attemptTimeoutError) Is(target error) bool { return target == ErrAttemptTimeout }
+func (e *attemptTimeoutError) Timeout() bool        { return true }
+func (e *attemptTimeoutError) Temporary() bool      { return true }
 
 // cancelOnClose releases an attempt's timer when its body is closed.
 type cancelOnClose struct {

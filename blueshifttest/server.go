@@ -79,19 +79,21 @@ type Server struct {
 	listener    net.Listener
 	recordLimit int
 
-	mu        sync.Mutex
-	requests  []Request
-	failNext  []int // statuses for the next requests, in order
-	dropNext  int
-	delay     time.Duration
-	failRate  float64
-	tracked   map[string]bool // "email:x" / "customer_id:y" → tracked (true) or forgotten (false)
-	requestID int
+	mu          sync.Mutex
+	requests    []Request
+	failNext    []int // statuses for the next requests, in order
+	dropNext    int
+	delay       time.Duration
+	failRate    float64
+	tracked     map[string]bool // "email:x" / "customer_id:y" / … → tracked (true) or forgotten (false)
+	requestID   int
+	inFlight    map[string]int // customer (all its identifiers) → calls being served now
+	maxInFlight int
 }
 
 // NewServer starts a fake Blueshift on a loopback port. Close it when done.
 func NewServer(opts ...Option) *Server {
-	s := &Server{APIKey: DefaultAPIKey, recordLimit: -1, tracked: map[string]bool{}}
+	s := &Server{APIKey: DefaultAPIKey, recordLimit: -1, tracked: map[string]bool{}, inFlight: map[string]int{}}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -126,7 +128,7 @@ func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests, s.failNext, s.dropNext, s.delay, s.failRate = nil, nil, 0, 0, 0
-	s.tracked = map[string]bool{}
+	s.tracked, s.maxInFlight = map[string]bool{}, 0
 }
 
 // FailNext makes the next n requests fail with status, with the body
@@ -166,11 +168,23 @@ func (s *Server) SetDelay(d time.Duration) {
 	s.delay = d
 }
 
+// MaxInFlightPerCustomer returns the largest number of calls for one
+// customer (the same identifiers) that the fake was serving at the same
+// time since it started or was last Reset: 1 means no customer ever had
+// two calls in flight at once. Calls held by SetDelay or a failure count
+// from the moment their body was read until they were answered.
+func (s *Server) MaxInFlightPerCustomer() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight
+}
+
 // IsTracked reports whether Blueshift would now track the customer: each
-// of its non-blank identifiers was last sent to start tracking, not to stop
-// tracking. A customer the fake never saw is not tracked.
+// of its non-blank identifiers (email, ignoring case; customer_id; cookie;
+// device_id) was last sent to start tracking, not to stop tracking. A
+// customer the fake never saw is not tracked.
 func (s *Server) IsTracked(c blueshift.Customer) bool {
-	keys := identifierKeys(c.Email, c.CustomerID)
+	keys := identifierKeys(c)
 	if len(keys) == 0 {
 		return false
 	}
@@ -184,13 +198,20 @@ func (s *Server) IsTracked(c blueshift.Customer) bool {
 	return true
 }
 
-func identifierKeys(email, customerID string) []string {
+// identifierKeys names each non-blank identifier of c, trimmed as the
+// client trims it.
+func identifierKeys(c blueshift.Customer) []string {
+	c = c.Trimmed()
 	var keys []string
-	if e := strings.TrimSpace(email); e != "" {
-		keys = append(keys, "email:"+strings.ToLower(e))
+	if c.Email != "" {
+		keys = append(keys, "email:"+strings.ToLower(c.Email))
 	}
-	if id := strings.TrimSpace(customerID); id != "" {
-		keys = append(keys, "customer_id:"+id)
+	for _, id := range [...]struct{ name, value string }{
+		{"customer_id:", c.CustomerID}, {"cookie:", c.Cookie}, {"device_id:", c.DeviceID},
+	} {
+		if id.value != "" {
+			keys = append(keys, id.name+id.value)
+		}
 	}
 	return keys
 }
@@ -223,6 +244,9 @@ type fault struct {
 // http.Handler so that it can also be mounted in another server.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, tooLarge := readBody(w, r)
+	customer, parseErr := parseCustomer(body)
+	keys := identifierKeys(customer)
+	defer s.enter(keys)()
 	f, requestID := s.record(r, body)
 	w.Header().Set("X-Request-Id", requestID)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -264,15 +288,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge)
 		return
 	}
-	var c struct {
-		Email      *string `json:"email"`
-		CustomerID *string `json:"customer_id"`
-	}
-	if err := json.Unmarshal(body, &c); err != nil {
+	if parseErr != nil {
 		writeError(w, http.StatusBadRequest)
 		return
 	}
-	keys := identifierKeys(deref(c.Email), deref(c.CustomerID))
 	if len(keys) == 0 {
 		w.WriteHeader(http.StatusBadRequest)
 		_, _ = io.WriteString(w, `{"errors":{"email":["can't be blank"]}}`)
@@ -333,6 +352,40 @@ func writeError(w http.ResponseWriter, status int) {
 	}
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, body)
+}
+
+// parseCustomer reads the identifiers of a request body.
+func parseCustomer(body []byte) (blueshift.Customer, error) {
+	var c struct {
+		Email      *string `json:"email"`
+		CustomerID *string `json:"customer_id"`
+		Cookie     *string `json:"cookie"`
+		DeviceID   *string `json:"device_id"`
+	}
+	if err := json.Unmarshal(body, &c); err != nil {
+		return blueshift.Customer{}, err
+	}
+	return blueshift.Customer{Email: deref(c.Email), CustomerID: deref(c.CustomerID), Cookie: deref(c.Cookie), DeviceID: deref(c.DeviceID)}, nil
+}
+
+// enter counts a call for the customer with these identifier keys as in
+// flight, and returns the function that counts it out.
+func (s *Server) enter(keys []string) func() {
+	if len(keys) == 0 {
+		return func() {}
+	}
+	customer := strings.Join(keys, "\x00")
+	s.mu.Lock()
+	s.inFlight[customer]++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight[customer])
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		if s.inFlight[customer]--; s.inFlight[customer] == 0 {
+			delete(s.inFlight, customer)
+		}
+		s.mu.Unlock()
+	}
 }
 
 func deref(s *string) string {

@@ -23,7 +23,7 @@ func TestMissingIdentifierFailsWithOneLine(t *testing.T) {
 	var stdout, stderr strings.Builder
 	code := run([]string{"-email", " "}, &stdout, &stderr)
 	assert.Equal(t, 1, code)
-	assert.Equal(t, "starttracking: blueshift: customer needs an email or a customer_id\n", stderr.String())
+	assert.Equal(t, "starttracking: blueshift: customer needs an email, customer_id, cookie or device_id\n", stderr.String())
 	assert.Empty(t, stdout.String())
 }
 
