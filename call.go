@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptrace"
 	"sync/atomic"
@@ -176,16 +175,4 @@ func (c *Client) waitForRate(ctx context.Context) error {
 // prepareRetry runs before each retry: it waits for the rate limiter.
 func (c *Client) prepareRetry(req *http.Request) error {
 	return c.waitForRate(req.Context())
-}
-
-// beforeAttempt logs each retry, with the time waited since the previous
-// attempt ended.
-func (c *Client) beforeAttempt(_ retryablehttp.Logger, req *http.Request, retry int) {
-	if c.logger == nil || retry == 0 {
-		return
-	}
-	st := callFrom(req.Context())
-	c.logger.LogAttrs(req.Context(), slog.LevelDebug, "blueshift: retrying",
-		slog.String("method", req.Method), slog.String("path", st.path),
-		slog.Int("attempt", st.attempts+1), slog.Duration("waited", time.Since(st.ended)))
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -168,24 +167,6 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 		return t.Sub(now), true
 	}
 	return 0, false
-}
-
-// logAttempt logs one attempt's outcome at Debug level, when the client
-// has a logger. It logs facts only: never the key, a body or an identifier.
-func (c *Client) logAttempt(ctx context.Context, st *call, resp *http.Response, err error) {
-	if c.logger == nil || !c.logger.Enabled(ctx, slog.LevelDebug) {
-		return
-	}
-	attrs := []slog.Attr{slog.String("method", http.MethodPost), slog.String("path", st.path), slog.Int("attempt", st.attempts)}
-	if resp != nil {
-		attrs = append(attrs, slog.Int("status", resp.StatusCode))
-		if id := requestID(resp); id != "" {
-			attrs = append(attrs, slog.String("request_id", id))
-		}
-	} else if err != nil {
-		attrs = append(attrs, slog.String("error", redact(err.Error(), st.secrets[:])))
-	}
-	c.logger.LogAttrs(ctx, slog.LevelDebug, "blueshift: attempt", attrs...)
 }
 
 // retryBudget is a client-wide token bucket that limits retries across all
