@@ -35,10 +35,6 @@ type Client struct {
 // environment; it returns ErrMissingAPIKey for a blank key, ErrInvalidAPIKey
 // for a malformed one, or the first error an option reports.
 func NewClient(apiKey string, opts ...Option) (*Client, error) {
-	cred, err := newCredential(apiKey)
-	if err != nil {
-		return nil, err
-	}
 	s := defaultSettings()
 	for _, opt := range opts {
 		if opt == nil {
@@ -48,13 +44,23 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
+	if s.apiKey != nil {
+		apiKey = *s.apiKey
+	}
+	cred, err := newCredential(apiKey)
+	if err != nil {
+		return nil, err
+	}
 	return newClient(cred, &s), nil
 }
 
 // NewClientFromEnv returns a client configured from the environment:
-// BLUESHIFT_API_KEY (required), BLUESHIFT_REGION ("us" or "eu") and
-// BLUESHIFT_BASE_URL. Options given here win over the environment: a
-// WithRegion or WithBaseURL option replaces both endpoint variables.
+// BLUESHIFT_API_KEY (required unless WithAPIKey is given), BLUESHIFT_REGION
+// ("us" or "eu") and BLUESHIFT_BASE_URL. Options given here win over the
+// environment: WithAPIKey replaces BLUESHIFT_API_KEY, and WithRegion or
+// WithBaseURL replaces both endpoint variables. This is the one precedence
+// of the package and of the blueshift command: options (flags), then the
+// environment, then the defaults.
 func NewClientFromEnv(opts ...Option) (*Client, error) {
 	var explicit settings
 	for _, opt := range opts {
@@ -132,6 +138,11 @@ func newClient(cred *credential, s *settings) *Client {
 	}
 	return c
 }
+
+// BaseURL returns the base URL the client sends to, such as
+// "https://api.getblueshift.com": the region's, or WithBaseURL's with its
+// scheme and host in lower case and no trailing slash.
+func (c *Client) BaseURL() string { return c.baseURL }
 
 // CloseIdleConnections closes the connections the client keeps open for
 // reuse; it does not interrupt calls in flight, and the client stays

@@ -149,6 +149,25 @@ func TestNewClientFromEnv(t *testing.T) {
 		client, err := blueshift.NewClientFromEnv(blueshift.WithRegion(blueshift.RegionEU))
 		require.NoError(t, err)
 		assert.Contains(t, client.String(), "https://api.eu.getblueshift.com")
+		assert.Equal(t, "https://api.eu.getblueshift.com", client.BaseURL())
+	})
+	t.Run("WithAPIKey replaces BLUESHIFT_API_KEY", func(t *testing.T) {
+		t.Setenv("BLUESHIFT_API_KEY", "")
+		t.Setenv("BLUESHIFT_REGION", "")
+		t.Setenv("BLUESHIFT_BASE_URL", rec.URL)
+		client, err := blueshift.NewClientFromEnv(blueshift.WithAPIKey(testKey + "\n"))
+		require.NoError(t, err)
+		_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
+		require.NoError(t, err)
+		assert.Equal(t, "Basic YWJjMTIzOg==", rec.Requests()[len(rec.Requests())-1].Header.Get("Authorization"))
+
+		_, err = blueshift.NewClientFromEnv(blueshift.WithAPIKey(" "))
+		assert.ErrorIs(t, err, blueshift.ErrMissingAPIKey)
+	})
+	t.Run("BaseURL is normalised", func(t *testing.T) {
+		client, err := blueshift.NewClient(testKey, blueshift.WithBaseURL("HTTPS://API.Example.COM/v2/"))
+		require.NoError(t, err)
+		assert.Equal(t, "https://api.example.com/v2", client.BaseURL())
 	})
 }
 

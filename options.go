@@ -14,12 +14,15 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Option configures a Client. Each option checks its input; NewClient
-// returns the first error an option reports.
+// Option configures a Client: pass options made by the With… functions to
+// NewClient or NewClientFromEnv. Its parameter is the package's internal
+// settings; an Option cannot be written outside this package. Each option
+// checks its input; NewClient returns the first error an option reports.
 type Option func(*settings) error
 
 // settings collects what the options chose, before NewClient builds the Client.
 type settings struct {
+	apiKey          *string // WithAPIKey, replacing NewClient's argument and BLUESHIFT_API_KEY
 	region          Region
 	baseURL         *url.URL
 	endpointSet     bool // WithRegion or WithBaseURL was given
@@ -56,6 +59,16 @@ func defaultSettings() settings {
 	}
 }
 
+// WithAPIKey makes the client use apiKey, replacing NewClient's argument
+// and, for NewClientFromEnv, BLUESHIFT_API_KEY: for a key read from a file
+// or a secret store. NewClient validates it like its argument.
+func WithAPIKey(apiKey string) Option {
+	return func(s *settings) error {
+		s.apiKey = &apiKey
+		return nil
+	}
+}
+
 // WithRegion selects the Blueshift region whose host the client calls
 // (default RegionUS). WithBaseURL, if also given, takes precedence.
 func WithRegion(r Region) Option {
@@ -88,7 +101,7 @@ func parseBaseURL(rawURL string) (*url.URL, error) {
 	if err != nil {
 		return nil, errors.New("blueshift: base URL is not a valid URL")
 	}
-	u.Scheme = strings.ToLower(u.Scheme)
+	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
 	switch {
 	case u.Host == "" || u.Hostname() == "":
 		return nil, errors.New("blueshift: base URL needs a scheme and a host, like https://api.getblueshift.com")
