@@ -83,7 +83,12 @@ func wantNetworkErr(contains string) func(*testing.T, *blueshift.Response, error
 		require.Error(t, err)
 		var apiErr *blueshift.APIError
 		assert.False(t, errors.As(err, &apiErr), "no response came back: %v", err)
+		var reqErr *blueshift.RequestError
+		assert.ErrorAs(t, err, &reqErr, "every failure without an answer is a *RequestError")
 		assert.Contains(t, err.Error(), contains)
+		if !strings.Contains(contains, "timed out") {
+			assert.NotContains(t, err.Error(), "timed out", "a network error keeps its own words")
+		}
 	}
 }
 

@@ -73,8 +73,13 @@ func foldPrefix(s, secret string) int {
 	return i
 }
 
-// sameFold reports whether a and b are the same letter in another case.
+// sameFold reports whether a and b are the same letter in another case:
+// under Unicode case folding, or by their lower or upper case (which also
+// pairs the Turkish dotted İ with i).
 func sameFold(a, b rune) bool {
+	if unicode.ToLower(a) == unicode.ToLower(b) || unicode.ToUpper(a) == unicode.ToUpper(b) {
+		return true
+	}
 	for r := unicode.SimpleFold(a); r != a; r = unicode.SimpleFold(r) {
 		if r == b {
 			return true

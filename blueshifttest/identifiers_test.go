@@ -62,7 +62,7 @@ func TestMaxInFlightPerCustomer(t *testing.T) {
 	assert.Equal(t, 1, srv.MaxInFlightPerCustomer())
 
 	srv.SetDelay(300 * time.Millisecond) // long enough that three calls started together overlap
-	for range 3 { // one customer three times at once
+	for range 3 {                        // one customer three times at once
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -1,0 +1,92 @@
+package blueshift
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestRedactionHasNoHoles(t *testing.T) {
+	long := strings.Repeat("a", 400) + "@example.com"
+	for _, tc := range []struct {
+		name    string
+		secrets []string
+		body    string
+		want    string // APIError.Error() of a 422
+		fields  map[string][]string
+	}{
+		{"email in another letter case", []string{"Ann@Example.com"}, `{"message":"ann@EXAMPLE.com is not allowed"}`,
+			"blueshift: 422 Unprocessable Entity: [redacted] is not allowed", nil},
+		{"long email cut at the message limit", []string{long}, `{"message":"` + strings.Repeat("x", 300) + " " + long + ` is not allowed"}`,
+			"blueshift: 422 Unprocessable Entity: " + strings.Repeat("x", 300) + " [redacted] is not allowed", nil},
+		{"field errors", []string{"ann@example.com", "C-77"}, `{"errors":{"email":["ann@example.com is taken"],"customer_id":["C-77 unknown"]}}`,
+			"blueshift: 422 Unprocessable Entity: customer_id [redacted] unknown; email [redacted] is taken",
+			map[string][]string{"email": {"[redacted] is taken"}, "customer_id": {"[redacted] unknown"}}},
+		{"one-letter id inside words is left alone", []string{"e"}, `{"message":"Rate limit exceeded"}`,
+			"blueshift: 422 Unprocessable Entity: Rate limit exceeded", nil},
+		{"short id as a whole token", []string{"42"}, `{"message":"customer 42 not found (42)"}`,
+			"blueshift: 422 Unprocessable Entity: customer [redacted] not found ([redacted])", nil},
+		{"short id inside a longer number stays", []string{"42"}, `{"message":"order 1425 failed"}`,
+			"blueshift: 422 Unprocessable Entity: order 1425 failed", nil},
+		{"cookie and device id", []string{"", "", "ck-secret", "dev-0042"}, `{"message":"CK-SECRET and dev-0042 clash"}`,
+			"blueshift: 422 Unprocessable Entity: [redacted] and [redacted] clash", nil},
+		{"key and its base64", []string{"abc123", "YWJjMTIzOg=="}, `{"message":"bad key ABC123 (YWJjMTIzOg==)"}`,
+			"blueshift: 422 Unprocessable Entity: bad key [redacted] ([redacted])", nil},
+		{"Kelvin sign folds to k", []string{"kate@example.com"}, `{"message":"\u212Aate@example.com?"}`,
+			"blueshift: 422 Unprocessable Entity: [redacted]?", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newAPIError(422, "", []byte(tc.body), tc.secrets)
+			if got := e.Error(); got != tc.want {
+				t.Errorf("Error()\n got %q\nwant %q", got, tc.want)
+			}
+			for name, want := range tc.fields {
+				if got := strings.Join(e.FieldErrors[name], "|"); got != strings.Join(want, "|") {
+					t.Errorf("FieldErrors[%s] = %q, want %q", name, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestRequestIDIsRedacted(t *testing.T) {
+	e := newAPIError(500, "req-ann@example.com", nil, []string{"ann@example.com"})
+	if e.RequestID != "req-[redacted]" {
+		t.Fatalf("RequestID = %q", e.RequestID)
+	}
+}
+
+// FuzzRedaction checks the promise: for any identifiers and any message
+// that echoes them (in any letter case, behind any prefix, cut anywhere),
+// no identifier of 4 or more bytes survives in Error().
+func FuzzRedaction(f *testing.F) {
+	f.Add("Ann@Example.com", "C-1", "prefix ", " suffix", uint8(1), uint16(0))
+	f.Add(strings.Repeat("a", 500)+"@x.io", "ID", strings.Repeat("p", 300), "", uint8(0), uint16(700))
+	f.Add("kate@example.com", "e", "Rate limit exceeded ", "", uint8(2), uint16(30))
+	f.Add("İstanbul@example.com", "ſecret", "", "", uint8(1), uint16(0))
+	f.Fuzz(func(t *testing.T, email, id, prefix, suffix string, caseMode uint8, cut uint16) {
+		c := Customer{Email: email, CustomerID: id}.Trimmed()
+		if c.validateTrimmed() != nil {
+			return // never sent, so never echoed
+		}
+		transform := [...]func(string) string{func(s string) string { return s }, strings.ToUpper, strings.ToLower}[caseMode%3]
+		msg := prefix + transform(c.Email) + " / " + transform(c.CustomerID) + suffix
+		if n := int(cut); n > 0 && n < len(msg) {
+			msg = msg[:n]
+		}
+		body, _ := json.Marshal(map[string]string{"message": msg})
+		ids := c.identifiers()
+		out := newAPIError(429, "", body, ids[:]).Error()
+		for _, secret := range ids {
+			if len(secret) < minAnywhere || !utf8.ValidString(out) {
+				continue
+			}
+			for _, fold := range []func(string) string{strings.ToLower, strings.ToUpper} {
+				if strings.Contains(fold(out), fold(secret)) {
+					t.Fatalf("identifier %q survives in %q", secret, out)
+				}
+			}
+		}
+	})
+}
