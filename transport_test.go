@@ -21,17 +21,26 @@ import (
 // countingServer returns a keep-alive server answering with handler, and a
 // counter of the connections opened to it.
 func countingServer(t *testing.T, handler http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
+	srv, opened, _ := churnServer(t, handler)
+	return srv, opened
+}
+
+// churnServer is countingServer that also counts the connections closed.
+func churnServer(t *testing.T, handler http.HandlerFunc) (*httptest.Server, *atomic.Int64, *atomic.Int64) {
 	t.Helper()
-	var opened atomic.Int64
+	var opened, closed atomic.Int64
 	srv := httptest.NewUnstartedServer(handler)
 	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		if state == http.StateNew {
+		switch state {
+		case http.StateNew:
 			opened.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			closed.Add(1)
 		}
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return srv, &opened
+	return srv, &opened, &closed
 }
 
 // hammer makes calls StartTracking calls from workers goroutines and
@@ -66,16 +75,22 @@ func TestConnectionsAreReused(t *testing.T) {
 		maxConns int64
 	}{
 		{"serial", 2000, 1, 1},
-		// 64 callers need 64 connections; a few more may be dialled in the
-		// first burst, but there must be no steady churn.
-		{"64 concurrent callers", calls, 64, 96},
+		// 64 callers need 64 connections. On a loaded machine a caller may
+		// find no idle connection for a moment (the previous call's
+		// connection is returned to the pool asynchronously) and dial one
+		// more, so the count of connections is not exact; what must hold is
+		// that no connection is ever closed, i.e. no churn, and so never
+		// more than the 128 the pool keeps idle.
+		{"64 concurrent callers", calls, 64, 128},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, opened := countingServer(t, okHandler)
+			srv, opened, closed := churnServer(t, okHandler)
 			client, err := blueshift.NewClient(testKey, blueshift.WithBaseURL(srv.URL))
 			require.NoError(t, err)
 			assert.Zero(t, hammer(client, tc.calls, tc.workers))
+			assert.Zero(t, closed.Load(), "connections closed during %d calls: churn", tc.calls)
 			assert.LessOrEqual(t, opened.Load(), tc.maxConns, "connections opened for %d calls", tc.calls)
+			t.Logf("%d calls from %d callers opened %d connections", tc.calls, tc.workers, opened.Load())
 		})
 	}
 }
