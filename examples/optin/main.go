@@ -5,10 +5,14 @@
 //
 // consent true starts tracking the customer in Blueshift; false stops it
 // (Blueshift then deletes the customer's personal data). Each call to
-// Blueshift gets a deadline, and SDK errors become sensible HTTP answers:
+// Blueshift gets its own deadline, detached from the caller's connection (a
+// caller that hangs up must not abort an erasure half-way through its
+// retries), and SDK errors become sensible HTTP answers:
 // 204 on success, 400 when the request is at fault, 503 with Retry-After
 // when Blueshift is struggling (so the caller retries later), 502 when our
-// own Blueshift configuration is wrong.
+// own Blueshift configuration is wrong. On SIGINT or SIGTERM it stops
+// accepting requests, lets the calls in flight finish (up to a bound) and
+// exits 0.
 //
 // Without BLUESHIFT_API_KEY it talks to the in-process fake Blueshift.
 package main
@@ -17,7 +21,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -31,14 +37,21 @@ import (
 // blueshiftDeadline bounds one consent call to Blueshift, retries included.
 const blueshiftDeadline = 10 * time.Second
 
+// shutdownGrace bounds how long a shutdown waits for calls in flight: a
+// little more than one call may take.
+const shutdownGrace = blueshiftDeadline + 5*time.Second
+
 type consentRequest struct {
 	Email      string `json:"email"`
 	CustomerID string `json:"customer_id"`
+	Cookie     string `json:"cookie"`
+	DeviceID   string `json:"device_id"`
 	Consent    *bool  `json:"consent"`
 }
 
-// consentHandler serves POST /consent with client.
-func consentHandler(client *blueshift.Client, log *slog.Logger) http.Handler {
+// consentHandler serves POST /consent with client, giving each call to
+// Blueshift deadline.
+func consentHandler(client *blueshift.Client, log *slog.Logger, deadline time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -51,9 +64,11 @@ func consentHandler(client *blueshift.Client, log *slog.Logger) http.Handler {
 			return
 		}
 
-		ctx, cancel := context.WithTimeout(r.Context(), blueshiftDeadline)
+		// Detached from r.Context(): the change goes through even if the
+		// caller disconnects; it is bounded by its own deadline instead.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), deadline)
 		defer cancel()
-		customer := blueshift.Customer{Email: req.Email, CustomerID: req.CustomerID}
+		customer := blueshift.Customer{Email: req.Email, CustomerID: req.CustomerID, Cookie: req.Cookie, DeviceID: req.DeviceID}
 		call := client.StartTracking
 		if !*req.Consent {
 			call = client.StopTracking
@@ -79,12 +94,14 @@ func httpAnswer(err error) (int, string) {
 	var apiErr *blueshift.APIError
 	switch {
 	case errors.Is(err, blueshift.ErrMissingIdentifier):
-		return http.StatusBadRequest, "an email or a customer_id is required"
+		return http.StatusBadRequest, "an email, customer_id, cookie or device_id is required"
+	case errors.Is(err, blueshift.ErrInvalidIdentifier):
+		return http.StatusBadRequest, "an identifier is malformed (invalid UTF-8, a control character, or over 512 bytes)"
 	case errors.Is(err, blueshift.ErrBadRequest), errors.Is(err, blueshift.ErrUnprocessableEntity):
 		return http.StatusBadRequest, "Blueshift rejected the customer's identifiers"
 	case errors.Is(err, blueshift.ErrUnauthorized), errors.Is(err, blueshift.ErrForbidden):
 		return http.StatusBadGateway, "our Blueshift credentials are misconfigured"
-	case errors.As(err, &apiErr) && !apiErr.Retryable() && !errors.Is(err, context.DeadlineExceeded):
+	case errors.As(err, &apiErr) && !blueshift.IsRetryable(err) && !errors.Is(err, context.DeadlineExceeded):
 		return http.StatusBadGateway, "Blueshift refused the request"
 	default: // retries exhausted, network trouble, or our deadline ran out
 		return http.StatusServiceUnavailable, "Blueshift is unavailable, try again later"
@@ -112,21 +129,45 @@ func main() {
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/consent", consentHandler(client, log))
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), blueshiftDeadline)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-	}()
-	log.Info("listening", "addr", addr)
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		log.Error("serving", "error", err)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Error("listening", "error", err)
 		os.Exit(1)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info("listening", "addr", l.Addr().String())
+	err = serve(ctx, l, consentHandler(client, log, blueshiftDeadline), shutdownGrace)
+	switch {
+	case err != nil && ctx.Err() == nil: // serving failed by itself
+		log.Error("serving", "error", err)
+		os.Exit(1)
+	case err != nil: // asked to stop, but a call outlived the grace period
+		log.Warn("stopped with requests in flight", "error", err)
+	default:
+		log.Info("stopped")
+	}
+}
+
+// serve answers /consent on l until ctx ends, then shuts down gracefully:
+// it stops accepting, waits up to grace for the requests in flight to be
+// answered, and returns nil once they have been.
+func serve(ctx context.Context, l net.Listener, consent http.Handler, grace time.Duration) error {
+	mux := http.NewServeMux()
+	mux.Handle("/consent", consent)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	select {
+	case err := <-served: // failed before any shutdown
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("requests still in flight after %v: %w", grace, err)
+	}
+	<-served // http.ErrServerClosed
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -28,6 +29,8 @@ func TestConsentEndpointAgainstTheFake(t *testing.T) {
 	}{
 		{"opt in", nil, `{"email":"ann@example.com","consent":true}`, 204, true},
 		{"opt out", nil, `{"email":"ann@example.com","consent":false}`, 204, false},
+		{"device id", nil, `{"device_id":"dev-1","consent":true}`, 204, false},
+		{"malformed identifier", nil, `{"email":"ann\u0000@example.com","consent":true}`, 400, false},
 		{"no identifier", nil, `{"consent":true}`, 400, false},
 		{"no consent field", nil, `{"email":"ann@example.com"}`, 400, false},
 		{"not json", nil, `consent=yes`, 400, false},
@@ -47,7 +50,7 @@ func TestConsentEndpointAgainstTheFake(t *testing.T) {
 			client, err := blueshift.NewClient(fake.APIKey, blueshift.WithBaseURL(fake.URL),
 				blueshift.WithRetryWait(time.Millisecond, 2*time.Millisecond))
 			require.NoError(t, err)
-			handler := consentHandler(client, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			handler := consentHandler(client, quiet, blueshiftDeadline)
 
 			rec := httptest.NewRecorder()
 			handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/consent", strings.NewReader(tc.body)))
@@ -61,18 +64,98 @@ func TestConsentEndpointAgainstTheFake(t *testing.T) {
 	}
 }
 
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 func TestConsentEndpointGivesUpAtItsDeadline(t *testing.T) {
 	fake := blueshifttest.NewServer()
 	defer fake.Close()
 	fake.SetDelay(time.Hour)
 	client, err := blueshift.NewClient(fake.APIKey, blueshift.WithBaseURL(fake.URL))
 	require.NoError(t, err)
-	handler := consentHandler(client, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	handler := consentHandler(client, quiet, 50*time.Millisecond)
 
-	req := httptest.NewRequest(http.MethodPost, "/consent", strings.NewReader(`{"customer_id":"C1","consent":true}`))
-	ctx, cancel := context.WithTimeout(req.Context(), 50*time.Millisecond)
-	defer cancel()
+	start := time.Now()
 	rec := httptest.NewRecorder()
-	handler.ServeHTTP(rec, req.WithContext(ctx))
+	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/consent", strings.NewReader(`{"customer_id":"C1","consent":true}`)))
 	assert.Equal(t, 503, rec.Code)
+	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+func TestCallerHangingUpDoesNotAbortAnErasure(t *testing.T) {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	ann := blueshift.Customer{Email: "ann@example.com"}
+	client, err := blueshift.NewClient(fake.APIKey, blueshift.WithBaseURL(fake.URL),
+		blueshift.WithRetryWait(100*time.Millisecond, 100*time.Millisecond))
+	require.NoError(t, err)
+	_, err = client.StartTracking(context.Background(), ann)
+	require.NoError(t, err)
+
+	fake.FailNext(1, http.StatusServiceUnavailable) // the erasure needs a retry
+	req := httptest.NewRequest(http.MethodPost, "/consent", strings.NewReader(`{"email":"ann@example.com","consent":false}`))
+	ctx, hangUp := context.WithCancel(req.Context())
+	time.AfterFunc(20*time.Millisecond, hangUp) // the caller goes away mid-retry
+	rec := httptest.NewRecorder()
+	consentHandler(client, quiet, 10*time.Second).ServeHTTP(rec, req.WithContext(ctx))
+
+	assert.Equal(t, http.StatusNoContent, rec.Code)
+	assert.False(t, fake.IsTracked(ann), "the erasure went through")
+	assert.Len(t, fake.Requests(), 3, "start, the failed stop, its retry")
+}
+
+func TestShutdownWaitsForCallsInFlight(t *testing.T) {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	fake.SetDelay(300 * time.Millisecond)
+	client, err := blueshift.NewClient(fake.APIKey, blueshift.WithBaseURL(fake.URL))
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, l, consentHandler(client, quiet, 10*time.Second), 5*time.Second) }()
+
+	answer := make(chan int, 1)
+	go func() {
+		resp, err := http.Post("http://"+l.Addr().String()+"/consent", "application/json", strings.NewReader(`{"customer_id":"C1","consent":true}`))
+		if err != nil {
+			answer <- 0
+			return
+		}
+		resp.Body.Close()
+		answer <- resp.StatusCode
+	}()
+	require.Eventually(t, func() bool { return len(fake.Requests()) == 1 }, 5*time.Second, time.Millisecond, "the call reached Blueshift")
+	stop() // SIGTERM while the call is in flight
+
+	assert.Equal(t, http.StatusNoContent, <-answer, "the caller got its answer, not an empty reply")
+	assert.NoError(t, <-served)
+	assert.True(t, fake.IsTracked(blueshift.Customer{CustomerID: "C1"}))
+	_, err = net.DialTimeout("tcp", l.Addr().String(), time.Second)
+	assert.Error(t, err, "no longer accepting")
+}
+
+func TestShutdownIsBounded(t *testing.T) {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	fake.SetDelay(time.Hour)
+	client, err := blueshift.NewClient(fake.APIKey, blueshift.WithBaseURL(fake.URL))
+	require.NoError(t, err)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- serve(ctx, l, consentHandler(client, quiet, 300*time.Millisecond), 100*time.Millisecond)
+	}()
+	go func() {
+		if resp, err := http.Post("http://"+l.Addr().String()+"/consent", "application/json", strings.NewReader(`{"customer_id":"C1","consent":true}`)); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	require.Eventually(t, func() bool { return len(fake.Requests()) == 1 }, 5*time.Second, time.Millisecond)
+	start := time.Now()
+	stop()
+	assert.ErrorContains(t, <-served, "requests still in flight after 100ms")
+	assert.Less(t, time.Since(start), 5*time.Second)
 }
