@@ -103,35 +103,46 @@ func TestCallerHangingUpDoesNotAbortAnErasure(t *testing.T) {
 	assert.Len(t, fake.Requests(), 3, "start, the failed stop, its retry")
 }
 
+// serving starts serve on a loopback port with the given call deadline and
+// shutdown grace, and returns its address, the stop (SIGTERM) function and
+// serve's result.
+func serving(t *testing.T, client *blueshift.Client, deadline, grace time.Duration) (string, context.CancelFunc, <-chan error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, l, consentHandler(client, quiet, deadline), grace) }()
+	return l.Addr().String(), stop, served
+}
+
+// postConsent posts body to the service at addr and returns the status, 0
+// if no answer came back.
+func postConsent(addr, body string) int {
+	resp, err := http.Post("http://"+addr+"/consent", "application/json", strings.NewReader(body))
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 func TestShutdownWaitsForCallsInFlight(t *testing.T) {
 	fake := blueshifttest.NewServer()
 	defer fake.Close()
 	fake.SetDelay(300 * time.Millisecond)
 	client, err := blueshift.NewClient(fake.APIKey, blueshift.WithBaseURL(fake.URL))
 	require.NoError(t, err)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- serve(ctx, l, consentHandler(client, quiet, 10*time.Second), 5*time.Second) }()
+	addr, stop, served := serving(t, client, 10*time.Second, 5*time.Second)
 
 	answer := make(chan int, 1)
-	go func() {
-		resp, err := http.Post("http://"+l.Addr().String()+"/consent", "application/json", strings.NewReader(`{"customer_id":"C1","consent":true}`))
-		if err != nil {
-			answer <- 0
-			return
-		}
-		resp.Body.Close()
-		answer <- resp.StatusCode
-	}()
+	go func() { answer <- postConsent(addr, `{"customer_id":"C1","consent":true}`) }()
 	require.Eventually(t, func() bool { return len(fake.Requests()) == 1 }, 5*time.Second, time.Millisecond, "the call reached Blueshift")
 	stop() // SIGTERM while the call is in flight
 
 	assert.Equal(t, http.StatusNoContent, <-answer, "the caller got its answer, not an empty reply")
 	assert.NoError(t, <-served)
 	assert.True(t, fake.IsTracked(blueshift.Customer{CustomerID: "C1"}))
-	_, err = net.DialTimeout("tcp", l.Addr().String(), time.Second)
+	_, err = net.DialTimeout("tcp", addr, time.Second)
 	assert.Error(t, err, "no longer accepting")
 }
 
@@ -141,18 +152,9 @@ func TestShutdownIsBounded(t *testing.T) {
 	fake.SetDelay(time.Hour)
 	client, err := blueshift.NewClient(fake.APIKey, blueshift.WithBaseURL(fake.URL))
 	require.NoError(t, err)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() {
-		served <- serve(ctx, l, consentHandler(client, quiet, 300*time.Millisecond), 100*time.Millisecond)
-	}()
-	go func() {
-		if resp, err := http.Post("http://"+l.Addr().String()+"/consent", "application/json", strings.NewReader(`{"customer_id":"C1","consent":true}`)); err == nil {
-			resp.Body.Close()
-		}
-	}()
+	addr, stop, served := serving(t, client, 300*time.Millisecond, 100*time.Millisecond)
+
+	go postConsent(addr, `{"customer_id":"C1","consent":true}`)
 	require.Eventually(t, func() bool { return len(fake.Requests()) == 1 }, 5*time.Second, time.Millisecond)
 	start := time.Now()
 	stop()
