@@ -88,18 +88,18 @@ func (c *Client) post(ctx context.Context, path string, body []byte, identifiers
 	if c.budget != nil {
 		c.budget.succeeded(st.attempts - 1)
 	}
-	return successResponse(resp, st.attempts), nil
+	return successResponse(resp, st), nil
 }
 
 // successResponse reads what a 2xx answer says.
-func successResponse(resp *http.Response, attempts int) *Response {
-	out := &Response{StatusCode: resp.StatusCode, RequestID: requestID(resp), Attempts: attempts}
+func successResponse(resp *http.Response, st *call) *Response {
+	out := &Response{StatusCode: resp.StatusCode, RequestID: requestID(resp, st.secrets[:]), Attempts: st.attempts}
 	if b, _ := readBounded(resp, maxSuccessBody); len(b) > 0 && b[0] == '{' {
 		var ok struct {
 			Status string `json:"status"`
 		}
 		if json.Unmarshal(b, &ok) == nil {
-			out.Status = sanitize(ok.Status, maxMessage)
+			out.Status = safeText(ok.Status, st.secrets[:], maxMessage)
 		}
 	}
 	return out

@@ -117,7 +117,11 @@ type APIError struct {
 
 // Error returns a one-line description such as
 // "blueshift: 429 Too Many Requests: Rate limit exceeded (request id abc, 5 attempts)".
-func (e *APIError) Error() string {
+func (e *APIError) Error() string { return e.describe(true) }
+
+// describe is Error, with the attempts left out where the caller already
+// names them.
+func (e *APIError) describe(withAttempts bool) string {
 	var b strings.Builder
 	b.WriteString("blueshift: ")
 	b.WriteString(strconv.Itoa(e.StatusCode))
@@ -133,7 +137,7 @@ func (e *APIError) Error() string {
 	if e.RequestID != "" {
 		notes = append(notes, "request id "+e.RequestID)
 	}
-	if e.Attempts > 1 {
+	if withAttempts && e.Attempts > 1 {
 		notes = append(notes, strconv.Itoa(e.Attempts)+" attempts")
 	}
 	if len(notes) > 0 {
@@ -170,27 +174,42 @@ func retryableStatus(code int) bool {
 	return false
 }
 
-// requestID returns the response's X-Request-Id header, made safe to print.
-func requestID(resp *http.Response) string {
-	return sanitize(resp.Header.Get("X-Request-Id"), 128)
+// maxRequestID bounds a request id.
+const maxRequestID = 128
+
+// requestID returns the response's X-Request-Id header, made safe to print,
+// with the secrets of minAnywhere bytes or more redacted: a request id is
+// an opaque token, where a short customer ID ("1" in "req-1") matches by
+// coincidence only.
+func requestID(resp *http.Response, secrets []string) string {
+	var long []string
+	for _, s := range secrets {
+		if len(s) >= minAnywhere {
+			long = append(long, s)
+		}
+	}
+	return safeText(resp.Header.Get("X-Request-Id"), long, maxRequestID)
 }
 
 // newAPIError builds the error for a non-2xx response from its status,
-// request id (see requestID) and (bounded) body, with every secret (the
-// call's identifiers and the key's forms) redacted from the message, the
-// field errors and the request id. It accepts every body shape
+// request id (see requestID, which redacts it) and (bounded) body, with
+// every secret (the call's identifiers and the key's forms) redacted from
+// the message and from the field errors, names and texts. It accepts every body shape
 // Blueshift is known to send, and any bytes at all without panicking.
 func newAPIError(status int, requestID string, body []byte, secrets []string) *APIError {
-	e := &APIError{StatusCode: status, RequestID: redact(requestID, secrets), Body: body}
+	e := &APIError{StatusCode: status, RequestID: requestID, Body: body}
 	message, fields := parseErrorBody(body)
-	e.Message = sanitize(redact(message, secrets), maxMessage)
-	for name, list := range fields {
-		for i, text := range list {
-			list[i] = sanitize(redact(text, secrets), maxMessage)
+	e.Message = safeText(message, secrets, maxMessage)
+	if len(fields) > 0 {
+		e.FieldErrors = make(map[string][]string, len(fields))
+		for name, list := range fields {
+			for i, text := range list {
+				list[i] = safeText(text, secrets, maxMessage)
+			}
+			name = safeText(name, secrets, maxMessage)
+			e.FieldErrors[name] = append(e.FieldErrors[name], list...)
 		}
-		fields[name] = list
 	}
-	e.FieldErrors = fields
 	if status >= 300 && status < 400 {
 		e.Message = "redirect refused: the client does not follow redirects"
 	}
@@ -360,7 +379,7 @@ func (e *RequestError) Error() string {
 	}
 	if e.Last != nil {
 		b.WriteString("; last response: ")
-		b.WriteString(e.Last.Error())
+		b.WriteString(e.Last.describe(false))
 	}
 	return b.String()
 }
@@ -374,11 +393,27 @@ func (e *RequestError) Unwrap() []error {
 }
 
 // Timeout reports whether the call ended because time ran out (an attempt
-// timeout or the context's deadline), so that os.IsTimeout and a net.Error
-// check work as they do for plain net/http errors.
-func (e *RequestError) Timeout() bool {
-	var t interface{ Timeout() bool }
-	return errors.As(e.Err, &t) && t.Timeout()
+// timeout, a network timeout or the context's deadline), so that
+// os.IsTimeout and a net.Error check work as they do for plain net/http
+// errors.
+func (e *RequestError) Timeout() bool { return isTimeout(e.Err) }
+
+// isTimeout reports whether any error in err's tree says it is a timeout.
+func isTimeout(err error) bool {
+	if t, ok := err.(interface{ Timeout() bool }); ok && t.Timeout() {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return isTimeout(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, inner := range u.Unwrap() {
+			if isTimeout(inner) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Temporary reports the same as Timeout; it completes net.Error.

@@ -35,7 +35,7 @@ func FuzzDecodeError(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, status int, rawID string, body []byte) {
 		resp := &http.Response{Header: http.Header{"X-Request-Id": {rawID}}}
-		e := newAPIError(status, requestID(resp), body, nil)
+		e := newAPIError(status, requestID(resp, nil), body, nil)
 		msg := e.Error()
 		if e.Message == "" && status >= 100 && status < 600 && http.StatusText(status) != "" {
 			t.Fatalf("empty message for status %d", status)
@@ -61,9 +61,9 @@ func FuzzDecodeError(f *testing.F) {
 }
 
 func TestSanitize(t *testing.T) {
-	assert.Equal(t, "plain", sanitize("plain", 10))
-	assert.Equal(t, "a b", sanitize("a\nb", 10))
-	assert.Equal(t, "zoë", sanitize("zoë\xff", 10))
-	assert.Equal(t, "abcde", sanitize("abcdefgh", 5))
-	assert.Equal(t, "zo", sanitize("zoë", 3), "cut on a rune boundary")
+	assert.Equal(t, "plain", safeText("plain", nil, 10))
+	assert.Equal(t, "a b", safeText("a\nb", nil, 10))
+	assert.Equal(t, "zoë", safeText("zoë\xff", nil, 10))
+	assert.Equal(t, "abcde", safeText("abcdefgh", nil, 5))
+	assert.Equal(t, "zo", safeText("zoë", nil, 3), "cut on a rune boundary")
 }

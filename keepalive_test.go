@@ -148,3 +148,30 @@ func BenchmarkDeadKeepAliveLatency(b *testing.B) {
 		})
 	}
 }
+
+func TestEveryIdleConnectionDeadAtOnce(t *testing.T) {
+	// A proxy's idle timeout kills every pooled connection at the same
+	// time: the resend must go on a new connection, not on the next dead
+	// one in the pool.
+	srv := newStaleKeepAliveServer(t, 0)
+	client, err := blueshift.NewClient(testKey, blueshift.WithBaseURL(srv.URL), blueshift.WithRetryWait(10*time.Second, 30*time.Second))
+	require.NoError(t, err)
+	defer client.CloseIdleConnections()
+	var wg sync.WaitGroup
+	for range 8 { // fill the pool with 8 connections that will each die on their next request
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = client.StartTracking(context.Background(), ann)
+		}()
+	}
+	wg.Wait()
+	for i := range 3 {
+		start := time.Now()
+		resp, err := client.StartTracking(context.Background(), ann)
+		require.NoError(t, err, "call %d", i)
+		assert.Less(t, time.Since(start), 5*time.Second, "call %d waited out a backoff", i)
+		assert.LessOrEqual(t, resp.Attempts, 2, "call %d", i)
+		t.Logf("call %d: %d attempts in %v, server saw %d", i, resp.Attempts, time.Since(start), srv.requests.Load())
+	}
+}

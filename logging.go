@@ -18,7 +18,7 @@ func (c *Client) logAttempt(ctx context.Context, st *call, resp *http.Response, 
 	attrs := []slog.Attr{slog.String("method", http.MethodPost), slog.String("path", st.path), slog.Int("attempt", st.attempts)}
 	if resp != nil {
 		attrs = append(attrs, slog.Int("status", resp.StatusCode))
-		if id := requestID(resp); id != "" {
+		if id := requestID(resp, st.secrets[:]); id != "" {
 			attrs = append(attrs, slog.String("request_id", id))
 		}
 	} else if err != nil {

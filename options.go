@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,6 +110,8 @@ func parseBaseURL(rawURL string) (*url.URL, error) {
 		return nil, errors.New("blueshift: base URL must not carry credentials; pass the API key to NewClient")
 	case u.RawQuery != "" || u.Fragment != "":
 		return nil, errors.New("blueshift: base URL must not have a query or fragment")
+	case !validPort(u.Port()):
+		return nil, fmt.Errorf("blueshift: base URL port %q is not a number from 1 to 65535", u.Port())
 	case u.Scheme == "https":
 	case u.Scheme == "http" && isLoopback(u.Hostname()):
 	case u.Scheme == "http":
@@ -119,6 +122,16 @@ func parseBaseURL(rawURL string) (*url.URL, error) {
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	return u, nil
+}
+
+// validPort reports whether port is empty (the scheme's default) or a
+// number from 1 to 65535.
+func validPort(port string) bool {
+	if port == "" {
+		return true
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 func isLoopback(host string) bool {

@@ -1,6 +1,7 @@
 package blueshift
 
 import (
+	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -18,41 +19,47 @@ const minAnywhere = 4
 // redact replaces every non-empty secret in s with "[redacted]", ignoring
 // letter case (an email echoed in another case is the same email). A
 // secret shorter than minAnywhere bytes is replaced only where no letter or
-// digit stands on either side of it. Call it before any truncation, so
-// that a cut cannot leave a prefix of a secret behind.
+// digit stands on either side of it. Matches of different secrets that
+// overlap or touch are merged and replaced as one, so no part of either
+// survives. Call it on cleaned text (see clean) and before any cut, so that
+// neither a dropped byte nor a cut can leave part of a secret behind.
 func redact(s string, secrets []string) string {
+	var spans [][2]int // [start, end) of every match
 	for _, secret := range secrets {
 		if secret != "" {
-			s = redactOne(s, secret)
+			spans = appendMatches(spans, s, secret)
 		}
 	}
-	return s
+	if len(spans) == 0 {
+		return s
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i][0] < spans[j][0] })
+	var b strings.Builder
+	b.Grow(len(s))
+	copied := 0 // s[:copied] is in b, or replaced
+	for i := 0; i < len(spans); {
+		start, end := spans[i][0], spans[i][1]
+		for i++; i < len(spans) && spans[i][0] <= end; i++ {
+			end = max(end, spans[i][1])
+		}
+		b.WriteString(s[copied:start])
+		b.WriteString(redacted)
+		copied = end
+	}
+	b.WriteString(s[copied:])
+	return b.String()
 }
 
-// redactOne replaces the occurrences of secret in s.
-func redactOne(s, secret string) string {
-	var b strings.Builder
-	copied := 0 // s[:copied] is already in b (or needs no change)
+// appendMatches appends the spans of s that match secret.
+func appendMatches(spans [][2]int, s, secret string) [][2]int {
 	for i := 0; i < len(s); {
-		n := foldPrefix(s[i:], secret)
-		if n > 0 && (len(secret) >= minAnywhere || isWholeToken(s, i, i+n)) {
-			if b.Cap() == 0 {
-				b.Grow(len(s))
-			}
-			b.WriteString(s[copied:i])
-			b.WriteString(redacted)
-			i += n
-			copied = i
-			continue
+		if n := foldPrefix(s[i:], secret); n > 0 && (len(secret) >= minAnywhere || isWholeToken(s, i, i+n)) {
+			spans = append(spans, [2]int{i, i + n})
 		}
 		_, size := utf8.DecodeRuneInString(s[i:])
 		i += size
 	}
-	if copied == 0 {
-		return s
-	}
-	b.WriteString(s[copied:])
-	return b.String()
+	return spans
 }
 
 // foldPrefix returns the length in bytes of the prefix of s that equals
@@ -102,32 +109,50 @@ func isWholeToken(s string, start, end int) bool {
 
 func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
-// sanitize makes server-sent text safe for a one-line error: control
-// characters become spaces, invalid UTF-8 is dropped and the result is cut
-// to at most max bytes on a rune boundary. Redact before sanitizing.
-func sanitize(s string, max int) string {
-	clean := true
+// safeText makes server-sent text safe for a one-line error or log line:
+// cleaned (see clean), with the secrets redacted, and cut to at most max
+// bytes on a rune boundary, in that order.
+func safeText(s string, secrets []string, max int) string {
+	return cut(redact(clean(s), secrets), max)
+}
+
+// clean turns control characters into spaces and drops invalid UTF-8 and
+// U+FFFD. It runs before redact, so that a byte dropped from inside an
+// echoed identifier cannot rebuild the identifier after redaction.
+func clean(s string) string {
+	dirty := false
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == 0x7f || c >= utf8.RuneSelf {
-			clean = false
+			dirty = true
 			break
 		}
 	}
-	if clean && len(s) <= max {
+	if !dirty {
 		return s
 	}
 	var b strings.Builder
+	b.Grow(len(s))
 	for _, r := range s {
-		if r == utf8.RuneError {
-			continue
+		switch {
+		case r == utf8.RuneError:
+		case isControl(r):
+			b.WriteByte(' ')
+		default:
+			b.WriteRune(r)
 		}
-		if isControl(r) {
-			r = ' '
-		}
-		if b.Len()+utf8.RuneLen(r) > max {
-			break
-		}
-		b.WriteRune(r)
 	}
-	return strings.TrimSpace(b.String())
+	return b.String()
+}
+
+// cut trims s and cuts it to at most max bytes on a rune boundary.
+func cut(s string, max int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= max {
+		return s
+	}
+	end := max
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	return strings.TrimSpace(s[:end])
 }

@@ -2,6 +2,7 @@ package blueshift
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -35,6 +36,18 @@ func TestRedactionHasNoHoles(t *testing.T) {
 			"blueshift: 422 Unprocessable Entity: bad key [redacted] ([redacted])", nil},
 		{"Kelvin sign folds to k", []string{"kate@example.com"}, `{"message":"\u212Aate@example.com?"}`,
 			"blueshift: 422 Unprocessable Entity: [redacted]?", nil},
+		{"U+FFFD inside an echoed email", []string{"ann@example.com"}, `{"message":"unknown customer ann@exa\ufffdmple.com"}`,
+			"blueshift: 422 Unprocessable Entity: unknown customer [redacted]", nil},
+		{"invalid byte inside an echoed id", []string{"", "cust-000123"}, "{\"message\":\"unknown cust-000\xff123\"}",
+			"blueshift: 422 Unprocessable Entity: unknown [redacted]", nil},
+		{"U+FFFD inside a field error", []string{"ann@example.com"}, `{"errors":{"email":["ann@exa\ufffdmple.com is taken"]}}`,
+			"blueshift: 422 Unprocessable Entity: email [redacted] is taken", map[string][]string{"email": {"[redacted] is taken"}}},
+		{"field error named by an identifier", []string{"ann@example.com"}, `{"errors":{"ann@example.com":["is invalid"]}}`,
+			"blueshift: 422 Unprocessable Entity: [redacted] is invalid", map[string][]string{"[redacted]": {"is invalid"}}},
+		{"one id inside another", []string{"", "12345", "123456789"}, `{"message":"cookie 123456789 bad"}`,
+			"blueshift: 422 Unprocessable Entity: cookie [redacted] bad", nil},
+		{"overlapping ids", []string{"", "abcd1234", "1234wxyz"}, `{"message":"abcd1234wxyz"}`,
+			"blueshift: 422 Unprocessable Entity: [redacted]", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newAPIError(422, "", []byte(tc.body), tc.secrets)
@@ -50,10 +63,18 @@ func TestRedactionHasNoHoles(t *testing.T) {
 	}
 }
 
-func TestRequestIDIsRedacted(t *testing.T) {
-	e := newAPIError(500, "req-ann@example.com", nil, []string{"ann@example.com"})
-	if e.RequestID != "req-[redacted]" {
-		t.Fatalf("RequestID = %q", e.RequestID)
+func TestRequestIDIsRedactedBeforeItIsCut(t *testing.T) {
+	secrets := []string{"ann.lastname@example.com", "7"}
+	for header, want := range map[string]string{
+		"req-ANN.lastname@example.com":                            "req-[redacted]",
+		strings.Repeat("r", 112) + "ann.lastname@example.com":     strings.Repeat("r", 112) + "[redacted]",
+		strings.Repeat("r", 120) + "ann.lastname@exa\xffmple.com": strings.Repeat("r", 120) + "[redacte",
+		"req-7": "req-7", // a short ID in an opaque token is a coincidence
+	} {
+		resp := &http.Response{Header: http.Header{"X-Request-Id": {header}}}
+		if got := requestID(resp, secrets); got != want {
+			t.Errorf("requestID(%q) = %q, want %q", header, got, want)
+		}
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,4 +193,50 @@ func tlsServer(t *testing.T) string {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+func TestEchoedIdentifiersNeverReachTheLog(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	echo := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "req-ANN@EXAMPLE.COM-1")
+		w.WriteHeader(503)
+		_, _ = io.WriteString(w, `{"message":"ann@exa\ufffdmple.com is busy"}`)
+	}
+	client, _ := setup(t, echo, blueshift.WithLogger(slogTo(&logs, &mu)), blueshift.WithRetryMax(1))
+	_, err := client.StartTracking(context.Background(), ann)
+	require.Error(t, err)
+	assert.Equal(t, "blueshift: 503 Service Unavailable: [redacted] is busy (request id req-[redacted]-1, 2 attempts)", err.Error())
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Contains(t, logs.String(), "request_id=req-[redacted]-1")
+	assert.NotContains(t, strings.ToLower(logs.String()), "ann@example.com")
+}
+
+func TestGivingUpAfterANetworkErrorIsATimeout(t *testing.T) {
+	client, _ := setup(t, dropConnection, blueshift.WithRetryWait(time.Second, 2*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	_, err := client.StartTracking(ctx, ann)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.True(t, os.IsTimeout(err), "the deadline ended the call: a timeout, whatever caused the retry")
+	var netErr net.Error
+	require.ErrorAs(t, err, &netErr)
+	assert.True(t, netErr.Timeout())
+}
+
+func TestErrorNamesTheAttemptsOnce(t *testing.T) {
+	client, _ := setup(t, sequence(respond(503, `{"message":"nope"}`), respond(503, `{"message":"nope"}`), dropConnection))
+	_, err := client.StartTracking(context.Background(), ann)
+	assert.Equal(t, 1, strings.Count(err.Error(), "attempts"), err.Error())
+	assert.Contains(t, err.Error(), "(3 attempts); last response: blueshift: 503 Service Unavailable: nope (request id req-1)")
+}
+
+func TestBaseURLWithAnImpossiblePortIsRefused(t *testing.T) {
+	for _, u := range []string{"https://127.0.0.1:99999", "https://api.example.com:0", "https://api.example.com:-1", "http://localhost:http"} {
+		_, err := blueshift.NewClient(testKey, blueshift.WithBaseURL(u))
+		assert.Error(t, err, u)
+	}
+	_, err := blueshift.NewClient(testKey, blueshift.WithBaseURL("https://api.example.com:8443"))
+	assert.NoError(t, err)
 }

@@ -43,7 +43,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		body, _ := readBounded(resp, maxErrorBody)
 		resp.Body.Close()
 		resp.Body = http.NoBody
-		apiErr := newAPIError(resp.StatusCode, requestID(resp), body, st.secrets[:])
+		apiErr := newAPIError(resp.StatusCode, requestID(resp, st.secrets[:]), body, st.secrets[:])
 		apiErr.Attempts = st.attempts
 		st.last = apiErr
 		err = apiErr

@@ -45,7 +45,7 @@ const minIdleConnsPerHost = 128
 // requests net/http sends (net/http itself resends when a dead keep-alive
 // connection took nothing), and when an attempt fails because a reused
 // keep-alive connection turned out to be closed, it resends once at once
-// instead of leaving the retry to wait out a backoff.
+// on a new connection instead of leaving the retry to wait out a backoff.
 type attemptTransport struct {
 	base    http.RoundTripper
 	timeout time.Duration
@@ -70,6 +70,11 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	st.attempts++ // the attempt the dead connection swallowed
 	st.resent = true
 	t.client.logAttempt(req.Context(), st, nil, err)
+	// The pool hands out its most recently used connection first, so the
+	// idle ones are older than the one that just turned out dead, and
+	// probably dead too (a proxy's idle timeout kills them all): close
+	// them, so that the resend goes on a new connection.
+	t.client.CloseIdleConnections()
 	again := *req
 	again.Body = body
 	return t.send(&again, st)

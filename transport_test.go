@@ -21,26 +21,17 @@ import (
 // countingServer returns a keep-alive server answering with handler, and a
 // counter of the connections opened to it.
 func countingServer(t *testing.T, handler http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
-	srv, opened, _ := churnServer(t, handler)
-	return srv, opened
-}
-
-// churnServer is countingServer that also counts the connections closed.
-func churnServer(t *testing.T, handler http.HandlerFunc) (*httptest.Server, *atomic.Int64, *atomic.Int64) {
 	t.Helper()
-	var opened, closed atomic.Int64
+	var opened atomic.Int64
 	srv := httptest.NewUnstartedServer(handler)
 	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		switch state {
-		case http.StateNew:
+		if state == http.StateNew {
 			opened.Add(1)
-		case http.StateClosed, http.StateHijacked:
-			closed.Add(1)
 		}
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return srv, &opened, &closed
+	return srv, &opened
 }
 
 // hammer makes calls StartTracking calls from workers goroutines and
@@ -63,34 +54,37 @@ func hammer(client *blueshift.Client, calls, workers int) int64 {
 	return failed.Load()
 }
 
+// TestConnectionsAreReused measures churn: the connections opened in the
+// steady state, after a first burst has filled the pool. A pool that
+// churns (say, one closed on every failed call) opens one per call or so.
+// The bound is not 0 because net/http itself drops a connection whose
+// request write it has not seen complete within 50 ms of the answer
+// (maxWriteWaitBeforeConnReuse), which a starved 2-core machine triggers
+// a few times in 20,000 calls, for raw net/http as much as for the SDK.
 func TestConnectionsAreReused(t *testing.T) {
 	calls := 20000
 	if testing.Short() {
 		calls = 4000
 	}
 	for _, tc := range []struct {
-		name     string
-		calls    int
-		workers  int
-		maxConns int64
+		name    string
+		calls   int
+		workers int
 	}{
-		{"serial", 2000, 1, 1},
-		// 64 callers need 64 connections. On a loaded machine a caller may
-		// find no idle connection for a moment (the previous call's
-		// connection is returned to the pool asynchronously) and dial one
-		// more, so the count of connections is not exact; what must hold is
-		// that no connection is ever closed, i.e. no churn, and so never
-		// more than the 128 the pool keeps idle.
-		{"64 concurrent callers", calls, 64, 128},
+		{"serial", 2000, 1},
+		{"64 concurrent callers", calls, 64},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, opened, closed := churnServer(t, okHandler)
+			srv, opened := countingServer(t, okHandler)
 			client, err := blueshift.NewClient(testKey, blueshift.WithBaseURL(srv.URL))
 			require.NoError(t, err)
+			assert.Zero(t, hammer(client, 10*tc.workers, tc.workers), "first burst")
+			warm := opened.Load()
+			assert.LessOrEqual(t, warm, int64(max(tc.workers, 128)), "the first burst fills the pool, no more")
 			assert.Zero(t, hammer(client, tc.calls, tc.workers))
-			assert.Zero(t, closed.Load(), "connections closed during %d calls: churn", tc.calls)
-			assert.LessOrEqual(t, opened.Load(), tc.maxConns, "connections opened for %d calls", tc.calls)
-			t.Logf("%d calls from %d callers opened %d connections", tc.calls, tc.workers, opened.Load())
+			steady := opened.Load() - warm
+			assert.LessOrEqual(t, steady, int64(tc.calls/500), "connections opened in the steady state for %d calls", tc.calls)
+			t.Logf("%d callers: %d connections for the first burst, %d more for %d calls", tc.workers, warm, steady, tc.calls)
 		})
 	}
 }
