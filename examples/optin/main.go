@@ -59,7 +59,8 @@ func consentHandler(client *blueshift.Client, log *slog.Logger, deadline time.Du
 			return
 		}
 		var req consentRequest
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil || req.Consent == nil {
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+		if err := dec.Decode(&req); err != nil || req.Consent == nil || dec.More() {
 			http.Error(w, `body must be {"email": ..., "customer_id": ..., "consent": true|false}`, http.StatusBadRequest)
 			return
 		}

@@ -34,6 +34,7 @@ func TestConsentEndpointAgainstTheFake(t *testing.T) {
 		{"no identifier", nil, `{"consent":true}`, 400, false},
 		{"no consent field", nil, `{"email":"ann@example.com"}`, 400, false},
 		{"not json", nil, `consent=yes`, 400, false},
+		{"two objects", nil, `{"email":"ann@example.com","consent":true}{"email":"ann@example.com","consent":false}`, 400, false},
 		{"transient failures are retried", func(s *blueshifttest.Server) { s.FailNext(2, 503) }, `{"email":"ann@example.com","consent":true}`, 204, true},
 		{"blueshift down", func(s *blueshifttest.Server) { s.FailNext(10, 503) }, `{"email":"ann@example.com","consent":true}`, 503, false},
 		{"rate limited", func(s *blueshifttest.Server) { s.FailNext(10, 429) }, `{"email":"ann@example.com","consent":true}`, 503, false},
