@@ -461,7 +461,11 @@ func TestInvalidIdentifiersAreRefusedAsTheClientWould(t *testing.T) {
 }
 
 // blackHole accepts connections and never answers.
-func blackHole(t *testing.T) string {
+func blackHole(t *testing.T) string { return blackHoleURL(t) }
+
+// blackHoleURL serves a listener that accepts connections and never
+// answers, until the test or benchmark ends.
+func blackHoleURL(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	done := make(chan struct{})

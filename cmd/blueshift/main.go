@@ -11,11 +11,12 @@
 // The API key comes from BLUESHIFT_API_KEY or --api-key-file, never from a
 // flag value (which would land in shell history and ps output).
 //
-// The files of this command: main.go dispatches; config.go holds the flags
-// and how they combine with the environment; one.go calls for a single
-// customer; input.go, csv.go, ndjson.go and utf16.go read bulk input;
-// results.go writes and resumes the results file; runfile.go runs a bulk
-// command end to end, bulk.go is its engine and outage.go notices an outage.
+// The files of this command: main.go dispatches and handles signals;
+// config.go holds the flags and how they combine with the environment;
+// one.go calls for a single customer; input.go, csv.go, ndjson.go,
+// utf16.go and lines.go read bulk input; results.go writes and resumes the
+// results file; runfile.go runs a bulk command end to end, bulk.go is its
+// engine and outage.go notices an outage.
 package main
 
 import (

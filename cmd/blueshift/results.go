@@ -3,13 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -115,18 +116,30 @@ func (rw *resultsWriter) write(v any) error {
 	return err
 }
 
-// resumeEntry is what an earlier run recorded last for one input line.
+// resumeEntry is what an earlier run recorded last for one input line:
+// the identity of its record (see identity), less its top two bits, and
+// in those two bits the index of its outcome in outcomes.
 type resumeEntry struct {
-	line    int64
-	id      uint64
-	outcome uint8 // index in outcomes
+	line int64
+	key  uint64
 }
 
 // outcomes are the outcomes a resumeEntry can hold.
-var outcomes = [...]string{outcomeOK, outcomeFailed, outcomeInvalid, outcomeSkipped}
+var outcomes = [4]string{outcomeOK, outcomeFailed, outcomeInvalid, outcomeSkipped}
+
+func newResumeEntry(line int64, id uint64, outcome string) resumeEntry {
+	return resumeEntry{line: line, key: id<<2 | uint64(outcomeIndex(outcome))}
+}
+
+// sameRecord reports whether the entry was recorded for a record with
+// identity id.
+func (e resumeEntry) sameRecord(id uint64) bool { return e.key>>2 == id<<2>>2 }
+
+// outcome returns the entry's outcome.
+func (e resumeEntry) outcome() string { return outcomes[e.key&3] }
 
 // resumeIndex holds the last entry of each line of a results file, sorted
-// by line: 24 bytes per record, however long the lines.
+// by line: 16 bytes per record, however long the lines.
 type resumeIndex struct {
 	entries []resumeEntry
 }
@@ -164,7 +177,7 @@ func readResults(r io.Reader) (resultsHeader, *resumeIndex, error) {
 		if tooLong || json.Unmarshal(text, &res) != nil || res.Line <= 0 || res.Outcome == "" {
 			continue
 		}
-		ix.entries = append(ix.entries, resumeEntry{line: int64(res.Line), id: identity(res.Email, res.CustomerID, res.Cookie, res.DeviceID), outcome: internOutcome(res.Outcome)})
+		ix.entries = append(ix.entries, newResumeEntry(int64(res.Line), identity(res.Email, res.CustomerID, res.Cookie, res.DeviceID), res.Outcome))
 	}
 	if header.Command == "" {
 		return header, nil, errNoHeader
@@ -186,12 +199,12 @@ func parseHeader(text []byte, h *resultsHeader) bool {
 	return json.Unmarshal(text, h) == nil && h.Command != ""
 }
 
-// internOutcome returns the index of an outcome in outcomes; an unknown
+// outcomeIndex returns the index of an outcome in outcomes; an unknown
 // one counts as failed, so that its record is sent again.
-func internOutcome(s string) uint8 {
+func outcomeIndex(s string) int {
 	for i, o := range outcomes {
 		if s == o {
-			return uint8(i)
+			return i
 		}
 	}
 	return 1
@@ -200,7 +213,7 @@ func internOutcome(s string) uint8 {
 // compact sorts the entries by line, keeping the last entry of each line
 // (a later run's entry wins).
 func (ix *resumeIndex) compact() {
-	sort.SliceStable(ix.entries, func(i, j int) bool { return ix.entries[i].line < ix.entries[j].line })
+	slices.SortStableFunc(ix.entries, func(a, b resumeEntry) int { return cmp.Compare(a.line, b.line) })
 	out := ix.entries[:0]
 	for i, e := range ix.entries {
 		if i+1 < len(ix.entries) && ix.entries[i+1].line == e.line {
@@ -229,8 +242,8 @@ func (c *resumeCursor) lookup(rec record) string {
 	for c.pos < len(e) && e[c.pos].line < rec.Line {
 		c.pos++
 	}
-	if c.pos < len(e) && e[c.pos].line == rec.Line && e[c.pos].id == recordIdentity(rec) {
-		return outcomes[e[c.pos].outcome]
+	if c.pos < len(e) && e[c.pos].line == rec.Line && e[c.pos].sameRecord(recordIdentity(rec)) {
+		return e[c.pos].outcome()
 	}
 	return ""
 }
