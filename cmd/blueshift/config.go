@@ -47,13 +47,19 @@ func (c *trackingConfig) keySource() string {
 	return "BLUESHIFT_API_KEY"
 }
 
-// outageLimit is how many failed attempts in a row, across all workers,
-// stop a bulk run.
-func (c *trackingConfig) outageLimit() int {
+// minAnsweredRun is the fewest failed attempts in a row that stop a run by
+// default when Blueshift answers them (429, 503, ...): a few random 429s in
+// a row at a low --concurrency are no outage.
+const minAnsweredRun = 16
+
+// outageLimits returns how many failed attempts in a row, across all
+// workers, stop a bulk run: attempts that got no answer at all, and
+// attempts of any transient kind.
+func (c *trackingConfig) outageLimits() (noAnswer, any int) {
 	if c.stopAfter > 0 {
-		return c.stopAfter
+		return c.stopAfter, c.stopAfter
 	}
-	return 2 * c.concurrency
+	return 2 * c.concurrency, max(2*c.concurrency, minAnsweredRun)
 }
 
 // newTrackingFlags defines the flags of start-tracking or stop-tracking on c.
@@ -79,7 +85,7 @@ func newTrackingFlags(c *trackingConfig) *flag.FlagSet {
 	fs.IntVar(&c.retryMax, "retry-max", 4, "retries of a failed call after its first attempt (0-100)")
 	fs.DurationVar(&c.retryWaitMin, "retry-wait-min", time.Second, "shortest wait before a retry")
 	fs.DurationVar(&c.retryWaitMax, "retry-wait-max", 30*time.Second, "longest wait before a retry")
-	fs.IntVar(&c.stopAfter, "stop-after-failures", 0, "bulk: stop when this many attempts in a row, across all calls, fail with a network error, timeout, 409, 429 or 5xx (0: 2 × --concurrency)")
+	fs.IntVar(&c.stopAfter, "stop-after-failures", 0, "bulk: stop when this many attempts in a row, across all calls, fail with a network error, timeout, 409, 429 or 5xx (0: 2 × --concurrency, and at least 16 when Blueshift answers them)")
 	fs.DurationVar(&c.progressEvery, "progress-every", 5*time.Second, "bulk: how often to print a status line when stderr is not a terminal")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "bulk: on interrupt, how long calls in flight may finish")
 	fs.StringVar(&c.delimiter, "delimiter", "", `bulk: CSV delimiter: ",", ";", "tab" or another character (default: detected from the header)`)
@@ -149,7 +155,7 @@ func (c *trackingConfig) numberProblem() string {
 	case c.retryWaitMin <= 0 || c.retryWaitMax < c.retryWaitMin:
 		return "--retry-wait-min must be above 0 and --retry-wait-max at least as long"
 	case c.stopAfter < 0:
-		return "--stop-after-failures must be 0 (2 × --concurrency) or more"
+		return "--stop-after-failures must be 0 (the default) or more"
 	case c.progressEvery <= 0:
 		return "--progress-every must be above 0"
 	case c.drainTimeout < 0:

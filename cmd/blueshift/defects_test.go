@@ -578,3 +578,13 @@ func TestUnauthorizedHintNamesTheKeysSource(t *testing.T) {
 	assert.Contains(t, stderr.String(), "check the key in --api-key-file "+keyFile)
 	assert.NotContains(t, stderr.String(), "BLUESHIFT_API_KEY")
 }
+
+func TestRandomFailuresAtLowConcurrencyAreNoOutage(t *testing.T) {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	fake.FailRandomly(0.2) // 429 or 503: Blueshift answers, it is not down
+	code, _, stderr := cli(t, context.Background(), fake, "", "start-tracking", "--file", writeFile(t, "c.csv", customersCSV(300)),
+		"--concurrency", "1", "--rate", "100000", "--retry-max", "10")
+	assert.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stderr, "300 ok, 0 failed")
+}

@@ -12,32 +12,36 @@ import (
 )
 
 // attemptWatch sits under the client, sees every attempt of every call,
-// and reports an outage when limit attempts in a row, across all workers,
-// failed with a transient error (network error, attempt timeout, or a
-// status Blueshift says to retry) with no answer of any other kind between
-// them. Counting attempts rather than records bounds the time to notice a
-// black hole by about two attempt timeouts plus a backoff, instead of
-// every record's retries.
+// and reports an outage when attempts fail in a row, across all workers,
+// with a transient error (network error, attempt timeout, or a status
+// Blueshift says to retry) and no answer of any other kind between them:
+// noAnswer attempts in a row that got no answer at all (a black hole, a
+// network down), or anyLimit failed attempts in a row of any transient
+// kind (Blueshift answering 429 or 503 to everything). Counting attempts
+// rather than records bounds the time to notice a black hole by about two
+// attempt timeouts plus a backoff, instead of every record's retries.
 type attemptWatch struct {
-	base    http.RoundTripper
-	limit   int
-	timeout time.Duration
+	base     http.RoundTripper
+	noAnswer int
+	anyLimit int
+	timeout  time.Duration
 
-	mu       sync.Mutex
-	failures int
-	last     string
-	onOutage func(error) // set by the bulk run; called once
-	quiet    bool        // the run cut its calls: their errors are not Blueshift's
+	mu         sync.Mutex
+	failures   int // failed attempts in a row
+	unanswered int // of which got no answer
+	reported   bool
+	onOutage   func(error) // set by the bulk run
+	quiet      bool        // the run cut its calls: their errors are not Blueshift's
 }
 
 // newAttemptWatch returns a watch over a transport sized for concurrency
 // calls in flight.
-func newAttemptWatch(limit, concurrency int, timeout time.Duration) *attemptWatch {
+func newAttemptWatch(noAnswer, anyLimit, concurrency int, timeout time.Duration) *attemptWatch {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxConnsPerHost = concurrency
 	t.MaxIdleConnsPerHost = concurrency
 	t.MaxIdleConns = max(t.MaxIdleConns, concurrency)
-	return &attemptWatch{base: t, limit: limit, timeout: timeout}
+	return &attemptWatch{base: t, noAnswer: noAnswer, anyLimit: anyLimit, timeout: timeout}
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -47,11 +51,11 @@ func (w *attemptWatch) RoundTrip(req *http.Request) (*http.Response, error) {
 	case err != nil && errors.Is(context.Cause(req.Context()), context.Canceled):
 		// cut by the run (or its caller), not a failure of Blueshift
 	case err != nil && req.Context().Err() != nil:
-		w.failed(fmt.Sprintf("no answer within --timeout %s", w.timeout))
+		w.failed(fmt.Sprintf("no answer within --timeout %s", w.timeout), false)
 	case err != nil:
-		w.failed(errText(err))
+		w.failed(errText(err), false)
 	case transientStatus(resp.StatusCode):
-		w.failed(fmt.Sprintf("status %d", resp.StatusCode))
+		w.failed(fmt.Sprintf("status %d", resp.StatusCode), true)
 	default:
 		w.answered()
 	}
@@ -64,18 +68,20 @@ func transientStatus(code int) bool {
 	return blueshift.IsRetryable(&blueshift.APIError{StatusCode: code})
 }
 
-// failed counts a failed attempt.
-func (w *attemptWatch) failed(why string) {
+// failed counts a failed attempt, which got an answer (a status) or not.
+func (w *attemptWatch) failed(why string, answered bool) {
 	w.mu.Lock()
-	if w.quiet {
+	if w.quiet || w.reported {
 		w.mu.Unlock()
 		return
 	}
 	w.failures++
-	w.last = why
+	if !answered {
+		w.unanswered++
+	}
 	var report func(error)
-	if w.failures == w.limit && w.onOutage != nil {
-		report = w.onOutage
+	if w.unanswered >= w.noAnswer || w.failures >= w.anyLimit {
+		w.reported, report = true, w.onOutage
 	}
 	n := w.failures
 	w.mu.Unlock()
@@ -87,7 +93,7 @@ func (w *attemptWatch) failed(why string) {
 // answered resets the count: Blueshift answered.
 func (w *attemptWatch) answered() {
 	w.mu.Lock()
-	w.failures = 0
+	w.failures, w.unanswered = 0, 0
 	w.mu.Unlock()
 }
 

@@ -88,7 +88,8 @@ func (fr *fileRun) prepare(ctx context.Context) int {
 	}
 	var transport http.RoundTripper
 	if !cfg.dryRun {
-		fr.watch = newAttemptWatch(cfg.outageLimit(), cfg.concurrency, cfg.timeout)
+		noAnswer, any := cfg.outageLimits()
+		fr.watch = newAttemptWatch(noAnswer, any, cfg.concurrency, cfg.timeout)
 		transport = fr.watch
 	}
 	if fr.client, err = cfg.newClient(transport); err != nil {
@@ -205,7 +206,7 @@ func (fr *fileRun) inputOptions() inputOptions {
 // is sent, and counts the records for the progress and --resume.
 func (fr *fileRun) records(ctx context.Context) (recordReader, int) {
 	if !fr.stream {
-		if code := fr.prescan(); code != exitOK {
+		if code := fr.prescan(ctx); code != exitOK {
 			return nil, code
 		}
 	}
@@ -241,7 +242,7 @@ func openRecordReader(ctx context.Context, name string, r io.Reader, opt inputOp
 
 // prescan reads a regular input file through once: it refuses a CSV syntax
 // error, and counts the records to send and those --resume skips.
-func (fr *fileRun) prescan() int {
+func (fr *fileRun) prescan(ctx context.Context) int {
 	f, err := os.Open(fr.cfg.file)
 	if err != nil {
 		return fr.fail("cannot read --file: %v", err)
@@ -257,6 +258,10 @@ func (fr *fileRun) prescan() int {
 		rec, err := rr.Next()
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if records%4096 == 0 && ctx.Err() != nil {
+			fmt.Fprintf(fr.stderr, "blueshift %s: interrupted while checking the file; nothing was sent\n", fr.cfg.command)
+			return exitInterrupted
 		}
 		if err != nil {
 			return fr.fail("%s: %s; nothing was sent", fr.cfg.file, describeCSVError(err))
