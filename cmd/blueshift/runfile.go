@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/blueshift-go/blueshift"
 )
@@ -79,6 +80,7 @@ func (fr *fileRun) prepare(ctx context.Context) int {
 	inInfo, err := fr.openInput(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
+			fmt.Fprintf(fr.stderr, "blueshift %s: interrupted while opening --file; nothing was sent\n", cfg.command)
 			return exitInterrupted
 		}
 		return fr.fail("cannot read --file: %v", err)
@@ -213,6 +215,7 @@ func (fr *fileRun) records(ctx context.Context) (recordReader, int) {
 	rr, err := openRecordReader(ctx, fr.cfg.file, fr.reader(), fr.inputOptions())
 	if err != nil {
 		if ctx.Err() != nil {
+			fmt.Fprintf(fr.stderr, "blueshift %s: interrupted while reading the header; nothing was sent\n", fr.cfg.command)
 			return nil, exitInterrupted
 		}
 		return nil, fr.fail("%s: %v", fr.cfg.file, err)
@@ -306,17 +309,15 @@ func (fr *fileRun) exitCode(ctx context.Context, sum bulkSummary) int {
 
 // printSummary prints the counts of a run, earlier runs' included.
 func printSummary(w io.Writer, name string, dryRun bool, s bulkSummary) {
-	processed := s.counts[outcomeOK] + s.counts[outcomeFailed]
+	verb, processed := "sent", s.counts[outcomeOK]+s.counts[outcomeFailed]
+	if dryRun {
+		verb, processed = "would send", s.counts[outcomeSkipped]
+	}
 	rate := 0.0
 	if secs := s.elapsed.Seconds(); secs > 0 {
 		rate = float64(processed) / secs
 	}
-	verb := "sent"
-	if dryRun {
-		verb = "would send"
-		processed = s.counts[outcomeSkipped]
-	}
 	fmt.Fprintf(w, "%s summary: %d ok, %d failed, %d invalid, %d skipped (%d already ok from an earlier run); %s %d in %s (%.1f records/s)\n",
 		name, s.counts[outcomeOK], s.counts[outcomeFailed], s.counts[outcomeInvalid]+s.keptInvalid, s.counts[outcomeSkipped]+s.resumed, s.resumed,
-		verb, processed, s.elapsed.Round(1e6), rate)
+		verb, processed, s.elapsed.Round(time.Millisecond), rate)
 }

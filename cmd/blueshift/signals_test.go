@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/blueshift-go/blueshift/blueshifttest"
 )
@@ -33,7 +34,7 @@ func TestMain(m *testing.M) {
 		ctx, hard := interrupts()
 		os.Exit(run(withHardStop(ctx, hard), args, os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 // child is the command running in another process.
