@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -25,6 +26,8 @@ type csvParser struct {
 	fields []csvField
 	n      int // fields in the current record
 	cols   int
+	// specials are the bytes plainRun stops at: the delimiter first.
+	specials [4]byte
 }
 
 // csvField is one kept field.
@@ -34,7 +37,7 @@ type csvField struct {
 }
 
 func newCSVParser(r *bufio.Reader, delim byte, cols int) *csvParser {
-	return &csvParser{r: r, delim: delim, line: 1, col: 1, cols: cols, fields: make([]csvField, cols)}
+	return &csvParser{r: r, delim: delim, line: 1, col: 1, cols: cols, fields: make([]csvField, cols), specials: [4]byte{delim, '"', '\r', '\n'}}
 }
 
 // next returns the next byte, with "\r\n" read as "\n" and a "\r" just
@@ -126,6 +129,44 @@ func (f *csvField) add(b byte) {
 	}
 }
 
+// addBytes appends b to f, if f is kept, up to maxField bytes.
+func (f *csvField) addBytes(b []byte) {
+	if f == nil {
+		return
+	}
+	if room := maxField - len(f.buf); len(b) > room {
+		f.cut, b = true, b[:room]
+	}
+	f.buf = append(f.buf, b...)
+}
+
+// plainRun moves the buffered bytes up to the next one that needs a
+// decision (a delimiter, quote, CR or LF) into f in one step: the fast
+// path for long fields.
+func (p *csvParser) plainRun(f *csvField, quoted bool) {
+	special := p.specials[:]
+	if quoted {
+		special = special[1:] // the delimiter is data inside quotes
+	}
+	for n := p.r.Buffered(); n > 0; n = p.r.Buffered() {
+		buf, _ := p.r.Peek(n)
+		i := bytes.IndexAny(buf, string(special))
+		if i < 0 {
+			i = len(buf)
+		}
+		if i == 0 {
+			return
+		}
+		f.addBytes(buf[:i])
+		p.col += i
+		p.last = buf[i-1]
+		_, _ = p.r.Discard(i)
+		if i < n {
+			return
+		}
+	}
+}
+
 // readField reads one field into f (nil: drop it) and reports whether it
 // ended the record.
 func (p *csvParser) readField(f *csvField, start int64) (bool, error) {
@@ -134,6 +175,7 @@ func (p *csvParser) readField(f *csvField, start int64) (bool, error) {
 		return p.readQuoted(f, start)
 	}
 	for {
+		p.plainRun(f, false)
 		b, err := p.next()
 		switch {
 		case err == io.EOF:
@@ -154,6 +196,7 @@ func (p *csvParser) readField(f *csvField, start int64) (bool, error) {
 // readQuoted reads the rest of a quoted field.
 func (p *csvParser) readQuoted(f *csvField, start int64) (bool, error) {
 	for {
+		p.plainRun(f, true)
 		b, err := p.next()
 		if err == io.EOF {
 			line, col := p.line, p.col

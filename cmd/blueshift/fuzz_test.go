@@ -20,7 +20,7 @@ import (
 func FuzzCSVParser(f *testing.F) {
 	for _, seed := range []string{
 		"a,b\n1,2\n", "\"a,b\",c\r\n\"x\"\"y\",z", "a\n\"unterminated\n1,2\n", "a\"b,c\n", "\"a\"b,c\n",
-		"\n\n a ; b \r\n\r\n", "\"multi\nline\",x\n", "x\r", "\"x\"\r", "a\r\rb\n", "\"\"\n", ",\n,,\n", "\"a\n\nb\"\n\n",
+		"\n\n a ; b \r\n\r\n", "\"multi\nline\",x\n", strings.Repeat("x", 1100) + ",y\n\"" + strings.Repeat("z\n", 600) + "\"\n", "x\r", "\"x\"\r", "a\r\rb\n", "\"\"\n", ",\n,,\n", "\"a\n\nb\"\n\n",
 	} {
 		f.Add([]byte(seed), byte(0))
 	}
