@@ -136,6 +136,12 @@ func TestResumeRefusesAResultsFileWithoutHeader(t *testing.T) {
 	assert.Equal(t, exitUsage, code, stderr)
 	assert.Contains(t, stderr, "header")
 	assert.Empty(t, fake.Requests())
+
+	future := writeFile(t, "r2.ndjson", `{"version":2,"command":"start-tracking","base_url":"`+fake.URL+`"}`+"\n")
+	code, _, stderr = cli(t, context.Background(), fake, "", "start-tracking", "--file", input, "--results", future, "--resume")
+	assert.Equal(t, exitUsage, code, stderr)
+	assert.Contains(t, stderr, "version 2")
+	assert.Empty(t, fake.Requests())
 }
 
 func TestFlagsWinOverTheEnvironment(t *testing.T) {

@@ -164,6 +164,8 @@ func (fr *fileRun) readResume() int {
 		return fr.fail("cannot --resume from %s: %v", path, err)
 	case err != nil:
 		return fr.fail("reading --results for --resume: %v", err)
+	case h.Version != resultsVersion:
+		return fr.fail("cannot --resume from %s: its layout is version %d, and this command reads version %d", path, h.Version, resultsVersion)
 	case h.Command != fr.header.Command:
 		return fr.fail("cannot --resume: %s records a %s run, and this is %s; its ok records were not sent by this command", path, h.Command, fr.header.Command)
 	case !sameBaseURL(h.BaseURL, fr.header.BaseURL):
