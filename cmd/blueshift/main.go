@@ -11,12 +11,12 @@
 // The API key comes from BLUESHIFT_API_KEY or --api-key-file, never from a
 // flag value (which would land in shell history and ps output).
 //
-// The files of this command: main.go dispatches and handles signals;
-// config.go holds the flags and how they combine with the environment;
-// one.go calls for a single customer; input.go, csv.go, ndjson.go,
-// utf16.go and lines.go read bulk input; results.go writes and resumes the
-// results file; runfile.go runs a bulk command end to end, bulk.go is its
-// engine and outage.go notices an outage.
+// The files of this command: main.go dispatches; signals.go turns Ctrl-C
+// and SIGTERM into contexts; config.go holds the flags and how they combine
+// with the environment; one.go calls for a single customer; input.go,
+// csv.go, ndjson.go, utf16.go and lines.go read bulk input; results.go
+// writes and resumes the results file; runfile.go runs a bulk command end
+// to end, bulk.go is its engine and outage.go notices an outage.
 package main
 
 import (
@@ -24,9 +24,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/blueshift-go/blueshift"
 )
@@ -39,49 +36,9 @@ const (
 	exitInterrupted = 130
 )
 
-// hardStopGrace is how long a second interrupt lets the run tidy up (write
-// what finished, print the summary) before the process exits regardless.
-const hardStopGrace = 800 * time.Millisecond
-
 func main() {
 	ctx, hard := interrupts()
 	os.Exit(run(withHardStop(ctx, hard), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-}
-
-// interrupts returns a context that ends at the first Ctrl-C or SIGTERM
-// (stop reading, let calls in flight finish) and one that ends at the
-// second (cut calls in flight). After the second the process exits with
-// 130 within hardStopGrace whatever it is doing.
-func interrupts() (soft, hard context.Context) {
-	soft, stopSoft := context.WithCancel(context.Background())
-	hard, stopHard := context.WithCancel(context.Background())
-	signals := make(chan os.Signal, 2)
-	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-signals
-		stopSoft()
-		<-signals
-		stopHard()
-		time.AfterFunc(hardStopGrace, func() { os.Exit(exitInterrupted) })
-	}()
-	return soft, hard
-}
-
-// hardStopKey carries the second-interrupt context inside the first's.
-type hardStopKey struct{}
-
-// withHardStop attaches hard, the context that a second interrupt ends, to ctx.
-func withHardStop(ctx, hard context.Context) context.Context {
-	return context.WithValue(ctx, hardStopKey{}, hard)
-}
-
-// hardStopFrom returns the context a second interrupt ends; one that never
-// ends if there is none.
-func hardStopFrom(ctx context.Context) context.Context {
-	if hard, ok := ctx.Value(hardStopKey{}).(context.Context); ok {
-		return hard
-	}
-	return context.Background()
 }
 
 const usage = `blueshift: start or stop Blueshift tracking of customers
