@@ -594,3 +594,25 @@ func TestRandomFailuresAtLowConcurrencyAreNoOutage(t *testing.T) {
 	assert.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stderr, "300 ok, 0 failed")
 }
+
+func TestKeyMessagesNameTheirSource(t *testing.T) {
+	t.Setenv("BLUESHIFT_BASE_URL", "http://127.0.0.1:1")
+	for _, tc := range []struct {
+		env, file, want string
+	}{
+		{"", "", "no API key: set BLUESHIFT_API_KEY or pass --api-key-file"},
+		{"a:b", "", "the API key in BLUESHIFT_API_KEY is not a Blueshift key"},
+		{"good-key", " \n", "no API key: --api-key-file "},
+		{"good-key", "a:b\n", "the API key in --api-key-file "},
+	} {
+		t.Setenv("BLUESHIFT_API_KEY", tc.env)
+		args := []string{"start-tracking", "--customer-id", "C1"}
+		if tc.file != "" {
+			args = append(args, "--api-key-file", writeFile(t, "key", tc.file))
+		}
+		var stdout, stderr strings.Builder
+		assert.Equal(t, exitUsage, run(context.Background(), args, nil, &stdout, &stderr))
+		assert.Contains(t, stderr.String(), tc.want)
+		assert.NotContains(t, stderr.String(), "a:b", "never the key")
+	}
+}
