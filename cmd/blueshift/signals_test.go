@@ -169,3 +169,22 @@ func TestSecondInterruptCutsTheDrainAtOnce(t *testing.T) {
 		assert.True(t, sent[fmt.Sprintf(`{"email":"%s","customer_id":"C%d"}`, email(i), i)], "record %d sent", i)
 	}
 }
+
+func TestDrainTimeoutCutsCallsAndLeavesThemOut(t *testing.T) {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	fake.SetDelay(time.Hour)
+	results := filepath.Join(t.TempDir(), "r.ndjson")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { // interrupt once two calls are in flight
+		for deadline := time.Now().Add(10 * time.Second); len(fake.Requests()) < 2 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	code, _, stderr := cli(t, ctx, fake, "", "start-tracking", "--file", writeFile(t, "c.csv", customersCSV(10)), "--results", results,
+		"--rate", "1000", "--concurrency", "2", "--drain-timeout", "50ms")
+	assert.Equal(t, exitInterrupted, code, stderr)
+	assert.Equal(t, 1, lineCount(results), "only the header")
+	assert.Contains(t, stderr, "0 ok, 0 failed")
+}
