@@ -335,15 +335,20 @@ func detectDelimiter(br *bufio.Reader) byte {
 		if len(peek) < n {
 			break
 		}
-		switch b := peek[n-1]; {
+		b := peek[n-1]
+		if (b == '\n' || b == '\r') && !inQuotes {
+			if started {
+				break // the header line ended
+			}
+			continue
+		}
+		started = true
+		switch {
 		case b == '"':
 			inQuotes = !inQuotes
-		case (b == '\n' || b == '\r') && !inQuotes && started:
-			n = readBufferSize // the header line ended
-		case b == ',' || b == ';' || b == '\t':
-			counts[b] += boolInt(!inQuotes)
+		case (b == ',' || b == ';' || b == '\t') && !inQuotes:
+			counts[b]++
 		}
-		started = started || (peek[n-1] != '\n' && peek[n-1] != '\r')
 	}
 	best := byte(',')
 	for _, d := range []byte{';', '\t'} {
@@ -352,13 +357,6 @@ func detectDelimiter(br *bufio.Reader) byte {
 		}
 	}
 	return best
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // Next returns the next record.
