@@ -96,3 +96,28 @@ func BenchmarkBulkLatencyHiding(b *testing.B) {
 		b.ReportMetric(100*achieved/bound, "%-of-littles-law")
 	}
 }
+
+// BenchmarkBlackHoleStop: against a Blueshift that accepts connections and
+// never answers, with --timeout 200ms, backoffs of at most 100ms and 4
+// calls in flight, a run must stop within 2 × (200ms + 100ms) = 600ms.
+// It reports the time the run took to stop.
+func BenchmarkBlackHoleStop(b *testing.B) {
+	input := filepath.Join(b.TempDir(), "c.csv")
+	if err := os.WriteFile(input, []byte(customersCSV(20)), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	b.Setenv("BLUESHIFT_API_KEY", "k")
+	url := blackHoleURL(b)
+	var total time.Duration
+	for range b.N {
+		start := time.Now()
+		code := run(context.Background(), []string{"start-tracking", "--file", input, "--base-url", url, "--timeout", "200ms",
+			"--retry-wait-min", "50ms", "--retry-wait-max", "100ms", "--concurrency", "4", "--rate", "1000", "--progress-every", "1h"}, nil, discard{}, discard{})
+		if code != exitFailures {
+			b.Fatalf("exit %d", code)
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-stop")
+	b.ReportMetric(600, "ms-goal")
+}

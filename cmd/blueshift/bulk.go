@@ -1,39 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
-	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/blueshift-go/blueshift"
 )
-
-// Outcomes of a record in the results file.
-const (
-	outcomeOK      = "ok"
-	outcomeFailed  = "failed"
-	outcomeInvalid = "invalid"
-	outcomeSkipped = "skipped"
-)
-
-// result is one line of the results file.
-type result struct {
-	Line       int    `json:"line"`
-	Email      string `json:"email"`
-	CustomerID string `json:"customer_id"`
-	Outcome    string `json:"outcome"`
-	Status     int    `json:"status"`
-	Message    string `json:"message"`
-	RequestID  string `json:"request_id"`
-	Attempts   int    `json:"attempts"`
-}
 
 // callFunc is StartTracking or StopTracking.
 type callFunc func(context.Context, blueshift.Customer) (*blueshift.Response, error)
@@ -41,241 +18,266 @@ type callFunc func(context.Context, blueshift.Customer) (*blueshift.Response, er
 // bulkJob is everything one bulk run needs.
 type bulkJob struct {
 	input        recordReader
-	call         callFunc // nil: dry run, nothing is sent
-	results      io.Writer
-	done         map[int]uint64 // resume: line → identity of records already ok
+	call         callFunc       // nil: dry run, nothing is sent
+	results      *resultsWriter // nil: no results file
+	resume       *resumeIndex   // nil: not resuming
 	concurrency  int
-	drainTimeout time.Duration // how long in-flight calls may finish after an interrupt
-	// maxOutageRun stops the run after this many consecutive records failed
-	// with transient errors (network, 409, 429, 5xx) despite their retries:
-	// Blueshift is down, and the rest would only fail slowly. 0: never.
-	maxOutageRun int
+	drainTimeout time.Duration // how long calls in flight may finish after an interrupt
+	watch        *attemptWatch // nil: no outage detection
 	progress     progress
 }
 
 // bulkSummary is what a bulk run did.
 type bulkSummary struct {
-	counts  map[string]int
-	resumed int // records skipped because an earlier run had them ok
-	elapsed time.Duration
+	counts      map[string]int // outcomes recorded by this run
+	resumed     int            // records skipped because an earlier run had them ok
+	keptInvalid int            // records an earlier run recorded invalid, not recorded again
+	elapsed     time.Duration
 	// stoppedBy is the error that stopped the run early (a bad key, or an
 	// *outageError), if any.
 	stoppedBy error
+	// readErr ended the input early (a CSV syntax error in a stream).
+	readErr error
+	// writeErr stopped the run: results could not be recorded.
+	writeErr error
+	// cut is true when a second interrupt cut the calls in flight.
+	cut bool
 }
 
-// identity hashes a record's identifiers, so that --resume skips a line
-// only if it still holds the same customer.
-func identity(email, customerID string) uint64 {
-	h := fnv.New64a()
-	_, _ = io.WriteString(h, email)
-	_, _ = h.Write([]byte{0})
-	_, _ = io.WriteString(h, customerID)
-	return h.Sum64()
+// errSecondInterrupt is the stop cause of a second interrupt.
+var errSecondInterrupt = errors.New("interrupted twice")
+
+// bulkRun is the state shared by the stages of one run: the reader, the
+// dispatcher, the workers and the collector.
+type bulkRun struct {
+	job         bulkJob
+	stopCtx     context.Context // ends when reading must stop
+	stop        context.CancelCauseFunc
+	callCtx     context.Context // ends when calls in flight must be cut
+	cancelCalls context.CancelFunc
+	results     chan result
+	sum         bulkSummary
+	wg          sync.WaitGroup
+	hardStopped atomic.Bool
 }
 
-// runBulk streams the input through concurrency workers. When ctx ends it
-// stops reading, lets in-flight calls finish for up to drainTimeout, and
-// returns with every finished record written to results. A 401 or 403
-// stops the run the same way: every other record would fail too.
-func runBulk(ctx context.Context, job bulkJob) (bulkSummary, error) {
+// runBulk streams the input through job.concurrency workers. When ctx ends
+// it stops reading at once, lets calls in flight finish for up to
+// drainTimeout and records them; when the context from hardStopFrom(ctx)
+// ends, or an outage is noticed, it cuts the calls in flight and leaves
+// them out of the results, for --resume to send again. A 401 or 403 stops
+// the run too: every other record would fail the same way.
+func runBulk(ctx context.Context, job bulkJob) bulkSummary {
 	start := time.Now()
-	sum := bulkSummary{counts: map[string]int{}}
-
-	stopCtx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
-	// Calls outlive an interrupt by up to drainTimeout, so that a record
-	// being sent is finished and recorded rather than left in doubt.
-	callCtx, cancelCalls := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelCalls()
-	go func() {
-		select {
-		case <-stopCtx.Done():
-		case <-callCtx.Done():
-			return
-		}
-		t := time.NewTimer(job.drainTimeout)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancelCalls()
-		case <-callCtx.Done():
-		}
-	}()
+	r := &bulkRun{job: job, results: make(chan result, job.concurrency), sum: bulkSummary{counts: map[string]int{}}}
+	r.stopCtx, r.stop = context.WithCancelCause(ctx)
+	defer r.stop(nil)
+	r.callCtx, r.cancelCalls = context.WithCancel(context.WithoutCancel(ctx))
+	defer r.cancelCalls()
+	go r.watchStops(hardStopFrom(ctx))
+	if job.watch != nil {
+		job.watch.mu.Lock()
+		job.watch.onOutage = r.outage
+		job.watch.mu.Unlock()
+	}
 
 	jobs := make(chan record)
-	results := make(chan result, job.concurrency)
-	var readErr error
-	var producers sync.WaitGroup
+	r.wg.Add(1 + job.concurrency)
+	go r.dispatch(r.read(), jobs)
+	for range job.concurrency {
+		go r.work(jobs)
+	}
+	go func() {
+		r.wg.Wait()
+		close(r.results)
+	}()
+	r.collect()
+	r.sum.elapsed = time.Since(start)
+	r.sum.cut = r.hardStopped.Load()
+	cause := context.Cause(r.stopCtx)
+	if cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, errSecondInterrupt) && cause != r.sum.writeErr && ctx.Err() == nil {
+		r.sum.stoppedBy = cause
+	}
+	return r.sum
+}
 
-	producers.Add(1)
-	go func() { // reader
-		defer producers.Done()
-		defer close(jobs)
-		for stopCtx.Err() == nil {
-			rec, err := job.input.Next()
-			if errors.Is(err, io.EOF) {
+// watchStops cuts the calls in flight at a second interrupt, or once the
+// drain timeout has passed after the run stopped reading.
+func (r *bulkRun) watchStops(hard context.Context) {
+	select {
+	case <-r.stopCtx.Done():
+	case <-r.callCtx.Done():
+		return
+	}
+	t := time.NewTimer(r.job.drainTimeout)
+	defer t.Stop()
+	select {
+	case <-hard.Done():
+		r.hardStopped.Store(true)
+		r.stop(errSecondInterrupt)
+		r.cut()
+	case <-t.C:
+		r.cut()
+	case <-r.callCtx.Done():
+	}
+}
+
+// cut cancels the calls in flight.
+func (r *bulkRun) cut() {
+	if r.job.watch != nil {
+		r.job.watch.silence()
+	}
+	r.cancelCalls()
+}
+
+// outage stops the run and cuts its calls: they are all waiting on a
+// Blueshift that does not answer.
+func (r *bulkRun) outage(err error) {
+	r.stop(err)
+	r.cut()
+}
+
+// item is what the reader yields: a record or the error that ended the input.
+type item struct {
+	rec record
+	err error
+}
+
+// read runs the input reader in its own goroutine, so that the run can stop
+// at once even while a pipe is quiet and the reader is blocked in a read.
+func (r *bulkRun) read() <-chan item {
+	items := make(chan item)
+	go func() {
+		defer close(items)
+		for {
+			rec, err := r.job.input.Next()
+			select {
+			case items <- item{rec, err}:
+			case <-r.stopCtx.Done():
 				return
 			}
 			if err != nil {
-				readErr = err
-				return
-			}
-			if id, ok := job.done[rec.Line]; ok && id == identity(rec.Email, rec.CustomerID) {
-				sum.resumed++
-				continue
-			}
-			if rec.Invalid != "" {
-				results <- newResult(rec, outcomeInvalid, rec.Invalid)
-				continue
-			}
-			select {
-			case jobs <- rec:
-			case <-stopCtx.Done():
 				return
 			}
 		}
 	}()
-	for range job.concurrency {
-		producers.Add(1)
-		go func() { // worker
-			defer producers.Done()
-			for rec := range jobs {
-				if stopCtx.Err() != nil {
-					continue // not started: a --resume run sends it
-				}
-				results <- send(callCtx, job.call, rec, stop)
-			}
-		}()
-	}
-	go func() {
-		producers.Wait()
-		close(results)
-	}()
+	return items
+}
 
-	var writeErr error
-	enc := json.NewEncoder(job.results)
-	enc.SetEscapeHTML(false)
-	outageRun := 0
-	for res := range results {
-		sum.counts[res.Outcome]++
+// dispatch hands records to the workers: it skips those an earlier run had
+// ok, records invalid ones (unless an earlier run already did), and stops at
+// once when the run stops.
+func (r *bulkRun) dispatch(items <-chan item, jobs chan<- record) {
+	defer r.wg.Done()
+	defer close(jobs)
+	resume := r.job.resume.cursorOrNil()
+	for {
+		var it item
+		select {
+		case it = <-items:
+		case <-r.stopCtx.Done():
+			return
+		}
 		switch {
-		case res.Outcome == outcomeFailed && (res.Status == 0 || (&blueshift.APIError{StatusCode: res.Status}).Retryable()):
-			outageRun++
-			if job.maxOutageRun > 0 && outageRun == job.maxOutageRun {
-				stop(&outageError{records: outageRun, last: res.Message})
-			}
-		case res.Outcome == outcomeOK:
-			outageRun = 0
+		case errors.Is(it.err, io.EOF):
+			return
+		case it.err != nil:
+			r.sum.readErr = it.err // read by collect only after wg.Wait
+			return
 		}
-		job.progress.add()
-		// One write per line: a crash loses at most the line being written.
-		if err := enc.Encode(res); err != nil && writeErr == nil {
-			writeErr = err
-			stop(err)
+		rec := it.rec
+		switch earlier := resume.lookup(rec); {
+		case earlier == outcomeOK:
+			r.sum.resumed++
+			continue
+		case earlier == outcomeInvalid && rec.Invalid != "":
+			r.sum.keptInvalid++
+			continue
+		case rec.Invalid != "":
+			r.results <- newResult(rec, outcomeInvalid, rec.Invalid)
+			continue
+		}
+		select {
+		case jobs <- rec:
+		case <-r.stopCtx.Done():
+			return
 		}
 	}
-	job.progress.finish()
-	sum.elapsed = time.Since(start)
-	if cause := context.Cause(stopCtx); cause != nil && !errors.Is(cause, context.Canceled) && ctx.Err() == nil {
-		sum.stoppedBy = cause
-	}
-	if writeErr != nil {
-		return sum, fmt.Errorf("writing results: %w", writeErr)
-	}
-	if readErr != nil {
-		return sum, fmt.Errorf("reading input: %w", readErr)
-	}
-	return sum, nil
 }
 
-// outageError stops a run in which many records in a row failed with
-// transient errors despite their retries.
-type outageError struct {
-	records int
-	last    string
-}
-
-func (e *outageError) Error() string {
-	return fmt.Sprintf("the last %d records all failed after their retries (last: %s): Blueshift looks unreachable or overloaded", e.records, e.last)
-}
-
-// send makes one call and turns its outcome into a result. A 401 or 403
-// stops the run.
-func send(ctx context.Context, call callFunc, rec record, stop context.CancelCauseFunc) result {
-	if call == nil {
-		return newResult(rec, outcomeSkipped, "dry run: not sent")
+// cursorOrNil returns a cursor over ix, or nil when not resuming.
+func (ix *resumeIndex) cursorOrNil() *resumeCursor {
+	if ix == nil {
+		return nil
 	}
-	resp, err := call(ctx, blueshift.Customer{Email: rec.Email, CustomerID: rec.CustomerID})
+	return ix.cursor()
+}
+
+// work sends records until there are none left; one the run stopped before
+// it started is left for --resume.
+func (r *bulkRun) work(jobs <-chan record) {
+	defer r.wg.Done()
+	for rec := range jobs {
+		if r.stopCtx.Err() != nil {
+			continue
+		}
+		if res, keep := r.send(rec); keep {
+			r.results <- res
+		}
+	}
+}
+
+// send makes one call and turns its outcome into a result. A call the run
+// cut is not kept: nobody knows whether it was applied. A 401 or 403 stops
+// the run.
+func (r *bulkRun) send(rec record) (result, bool) {
+	if r.job.call == nil {
+		return newResult(rec, outcomeSkipped, "dry run: not sent"), true
+	}
+	resp, err := r.job.call(r.callCtx, rec.Customer)
 	if err == nil {
 		res := newResult(rec, outcomeOK, resp.Status)
 		res.Status, res.RequestID, res.Attempts = resp.StatusCode, resp.RequestID, resp.Attempts
-		return res
+		return res, true
 	}
-	res := newResult(rec, outcomeFailed, err.Error())
+	if r.callCtx.Err() != nil && errors.Is(err, context.Canceled) {
+		return result{}, false
+	}
+	res := newResult(rec, outcomeFailed, errText(err))
 	var apiErr *blueshift.APIError
-	if errors.As(err, &apiErr) {
+	var reqErr *blueshift.RequestError
+	switch {
+	case errors.As(err, &reqErr):
+		res.Attempts = reqErr.Attempts
+		if reqErr.Last != nil {
+			res.Status, res.RequestID = reqErr.Last.StatusCode, reqErr.Last.RequestID
+		}
+	case errors.As(err, &apiErr):
 		res.Status, res.RequestID, res.Attempts = apiErr.StatusCode, apiErr.RequestID, apiErr.Attempts
-		res.Message = apiErr.Message
+		res.Message = storedText(apiErr.Message, maxMessage)
 	}
 	if errors.Is(err, blueshift.ErrUnauthorized) || errors.Is(err, blueshift.ErrForbidden) {
-		stop(err)
+		r.stop(err)
 	}
-	return res
+	return res, true
 }
 
-func newResult(rec record, outcome, message string) result {
-	return result{Line: rec.Line, Email: rec.Email, CustomerID: rec.CustomerID, Outcome: outcome, Message: message}
-}
-
-// readDone reads an earlier results file for --resume: the lines whose
-// last entry is ok, with the identity of their record. A torn last line
-// (from a crash) is ignored.
-func readDone(path string) (map[int]uint64, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return map[int]uint64{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	done := map[int]uint64{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		var r result
-		if json.Unmarshal(sc.Bytes(), &r) != nil || r.Line <= 0 {
+// collect writes each result as it comes, counts it, and reports progress.
+// A write error stops the run: results that cannot be recorded would be
+// sent again by --resume.
+func (r *bulkRun) collect() {
+	var writeErr error
+	for res := range r.results {
+		r.sum.counts[res.Outcome]++
+		r.job.progress.add()
+		if r.job.results == nil || writeErr != nil {
 			continue
 		}
-		if r.Outcome == outcomeOK {
-			done[r.Line] = identity(r.Email, r.CustomerID)
-		} else {
-			delete(done, r.Line) // a later failure of the same line wins
+		if err := r.job.results.write(res); err != nil {
+			writeErr = fmt.Errorf("writing results: %w", err)
+			r.sum.writeErr = writeErr
+			r.stop(writeErr)
 		}
 	}
-	return done, sc.Err()
-}
-
-// openResults opens the results file: a new file (refusing to overwrite
-// one, which would lose the record of what was done), or with resume the
-// existing one for appending, starting on a fresh line.
-func openResults(path string, resume bool) (*os.File, error) {
-	if !resume {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("results file %s exists: pass --resume to continue that run, or remove the file", path)
-		}
-		return f, err
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if info, err := f.Stat(); err == nil && info.Size() > 0 {
-		last := make([]byte, 1)
-		if _, err := f.ReadAt(last, info.Size()-1); err == nil && last[0] != '\n' {
-			_, _ = f.Write([]byte("\n"))
-		}
-	}
-	return f, nil
+	r.job.progress.finish()
 }

@@ -3,212 +3,198 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/blueshift-go/blueshift"
 )
+
+// The identifiers of a record, in the order of blueshift.Customer.
+const (
+	slotEmail = iota
+	slotCustomerID
+	slotCookie
+	slotDeviceID
+	numSlots
+)
+
+// slotNames are the identifiers' JSON names.
+var slotNames = [numSlots]string{"email", "customer_id", "cookie", "device_id"}
+
+// slotAliases maps a normalised column name (see normalizeColumn) to the
+// identifier it holds.
+var slotAliases = map[string]int{
+	"email": slotEmail, "emailaddress": slotEmail,
+	"customerid": slotCustomerID,
+	"cookie":     slotCookie,
+	"deviceid":   slotDeviceID,
+}
+
+// normalizeColumn lower-cases a column name and drops white space, '_' and
+// '-', so that "Email Address", "e-mail" and "EMAIL_ADDRESS" compare equal.
+func normalizeColumn(name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r == '_' || r == '-' || r == '\ufeff' || r == '\u200b':
+		case r == ' ' || r == '\t' || r == '\u00a0':
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// maxField is how much of an identifier is kept, in bytes. Anything longer
+// is invalid anyway (blueshift.MaxIdentifierBytes); the rest is read and
+// dropped, so that a field of any size keeps memory flat.
+const maxField = 1024
 
 // record is one customer read from a bulk input file.
 type record struct {
-	Line       int    // 1-based line of the input where the record starts
-	Email      string // as read, before trimming
-	CustomerID string
-	Invalid    string // why the record cannot be sent; "" if it can
+	Line     int64              // 1-based line of the input where the record starts
+	Customer blueshift.Customer // as read (each identifier at most maxField bytes)
+	Invalid  string             // why the record cannot be sent; "" if it can
+}
+
+// setIdentifier stores an identifier read into slot; a value cut at
+// maxField makes the record invalid, with the library's wording.
+func (r *record) setIdentifier(slot int, value []byte, cut bool) {
+	v := string(value)
+	switch slot {
+	case slotEmail:
+		r.Customer.Email = v
+	case slotCustomerID:
+		r.Customer.CustomerID = v
+	case slotCookie:
+		r.Customer.Cookie = v
+	case slotDeviceID:
+		r.Customer.DeviceID = v
+	}
+	if cut && r.Invalid == "" {
+		r.Invalid = fmt.Sprintf("invalid identifier: %s is longer than %d bytes", slotNames[slot], blueshift.MaxIdentifierBytes)
+	}
+}
+
+// validate marks the record invalid exactly as the client would refuse it.
+func (r *record) validate() {
+	if r.Invalid != "" {
+		return
+	}
+	if err := r.Customer.Validate(); err != nil {
+		r.Invalid = errText(err)
+	}
 }
 
 // recordReader yields the records of a bulk input, one at a time, so that
 // memory stays flat whatever the size of the file.
 type recordReader interface {
 	// Next returns the next record, or io.EOF after the last one. A record
-	// that cannot be parsed comes back with Invalid set, not as an error;
-	// an error means the input as a whole cannot be read further.
+	// that cannot be sent comes back with Invalid set, not as an error; an
+	// error (a CSV syntax error, or a read error) ends the input.
 	Next() (record, error)
 }
 
-// newRecordReader picks CSV or NDJSON by the file name's extension, or, for
-// other names and stdin, by the first non-blank byte ('{' means NDJSON).
-func newRecordReader(name string, r io.Reader) (recordReader, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".csv":
-		return newCSVReader(br)
-	case ".ndjson", ".jsonl", ".json":
-		return newNDJSONReader(br), nil
+// inputOptions are the flags that shape how input is read.
+type inputOptions struct {
+	delimiter byte // 0: detect from the header
+	columns   [numSlots]string
+}
+
+// inputInfo describes the input as it was understood, for messages.
+type inputInfo struct {
+	format    string // "csv" or "ndjson"
+	encoding  string // "UTF-8", "UTF-16LE" or "UTF-16BE"
+	delimiter byte   // CSV only
+}
+
+// readBufferSize is the input buffer, and how far the format, encoding and
+// delimiter are looked for.
+const readBufferSize = 64 << 10
+
+// newRecordReader decodes r (UTF-8, or UTF-16 with a BOM) and picks CSV or
+// NDJSON by the file name's extension, or for other names, pipes and stdin
+// by the first non-blank character ('{' means NDJSON).
+func newRecordReader(name string, r io.Reader, opt inputOptions) (recordReader, inputInfo, error) {
+	br := bufio.NewReaderSize(r, readBufferSize)
+	info := inputInfo{encoding: "UTF-8"}
+	switch b, _ := br.Peek(3); {
+	case bytes.HasPrefix(b, []byte{0xff, 0xfe}):
+		info.encoding = "UTF-16LE"
+	case bytes.HasPrefix(b, []byte{0xfe, 0xff}):
+		info.encoding = "UTF-16BE"
+	case bytes.Equal(b, utf8BOM):
+		_, _ = br.Discard(len(utf8BOM))
 	}
-	for n := 1; ; n++ {
-		peek, err := br.Peek(n)
-		if len(peek) == n {
-			trimmed := bytes.TrimLeft(bytes.TrimPrefix(peek, utf8BOM), " \t\r\n")
-			if len(trimmed) > 0 {
-				if trimmed[0] == '{' {
-					return newNDJSONReader(br), nil
-				}
-				return newCSVReader(br)
-			}
-		}
-		if err != nil || n >= 64<<10 {
-			return nil, errors.New("the input is empty")
-		}
+	if info.encoding != "UTF-8" {
+		_, _ = br.Discard(2)
+		br = bufio.NewReaderSize(newUTF16Reader(br, info.encoding == "UTF-16BE"), readBufferSize)
 	}
+	info.format = detectFormat(name, br)
+	if info.format == "" {
+		return nil, info, errors.New("the input is empty")
+	}
+	if info.format == "ndjson" {
+		return newNDJSONReader(br, opt), info, nil
+	}
+	c, err := newCSVReader(br, opt, &info)
+	return c, info, err
 }
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
-type csvReader struct {
-	r        *csv.Reader
-	emailCol int // -1 when absent
-	idCol    int
-}
-
-func newCSVReader(br *bufio.Reader) (*csvReader, error) {
-	if b, _ := br.Peek(3); bytes.Equal(b, utf8BOM) {
-		_, _ = br.Discard(3)
+// detectFormat returns "csv", "ndjson", or "" for an empty input. It reads
+// no further than the first non-blank character, so that a pipe that has
+// sent only its first line is not waited on.
+func detectFormat(name string, br *bufio.Reader) string {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".csv", ".tsv":
+		return "csv"
+	case ".ndjson", ".jsonl", ".json":
+		return "ndjson"
 	}
-	r := csv.NewReader(br)
-	r.FieldsPerRecord = -1 // tolerate rows with missing or extra columns
-	r.ReuseRecord = true
-	header, err := r.Read()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("the CSV input is empty: it needs a header row with an email and/or customer_id column")
-		}
-		return nil, fmt.Errorf("reading the CSV header: %w", err)
-	}
-	c := &csvReader{r: r, emailCol: -1, idCol: -1}
-	for i, name := range header {
-		switch strings.ToLower(strings.TrimSpace(name)) {
-		case "email":
-			c.emailCol = i
-		case "customer_id":
-			c.idCol = i
-		}
-	}
-	if c.emailCol < 0 && c.idCol < 0 {
-		return nil, errors.New(`the CSV header has neither an "email" nor a "customer_id" column`)
-	}
-	return c, nil
-}
-
-func (c *csvReader) Next() (record, error) {
-	row, err := c.r.Read()
-	if errors.Is(err, io.EOF) {
-		return record{}, io.EOF
-	}
-	var parseErr *csv.ParseError
-	if errors.As(err, &parseErr) {
-		return record{Line: parseErr.StartLine, Invalid: "malformed CSV: " + parseErr.Err.Error()}, nil
-	}
-	if err != nil {
-		return record{}, err
-	}
-	line, _ := c.r.FieldPos(0)
-	rec := record{Line: line}
-	if c.emailCol >= 0 && c.emailCol < len(row) {
-		rec.Email = row[c.emailCol]
-	}
-	if c.idCol >= 0 && c.idCol < len(row) {
-		rec.CustomerID = row[c.idCol]
-	}
-	return validate(rec), nil
-}
-
-type ndjsonReader struct {
-	br   *bufio.Reader
-	line int
-}
-
-func newNDJSONReader(br *bufio.Reader) *ndjsonReader { return &ndjsonReader{br: br} }
-
-// maxLine bounds one NDJSON line; a longer line is invalid, not fatal.
-const maxLine = 1 << 20
-
-func (n *ndjsonReader) Next() (record, error) {
-	for {
-		text, tooLong, err := readLine(n.br)
-		if err != nil && len(text) == 0 && !tooLong {
-			return record{}, err
-		}
-		n.line++
-		if n.line == 1 {
-			text = bytes.TrimPrefix(text, utf8BOM)
-		}
-		if tooLong {
-			return record{Line: n.line, Invalid: "line longer than 1 MiB"}, nil
-		}
-		text = bytes.TrimSpace(text)
-		if len(text) == 0 {
-			continue // blank lines are allowed
-		}
-		var fields struct {
-			Email      *string `json:"email"`
-			CustomerID *string `json:"customer_id"`
-		}
-		if err := json.Unmarshal(text, &fields); err != nil {
-			return record{Line: n.line, Invalid: "not a JSON object with string email/customer_id"}, nil
-		}
-		rec := record{Line: n.line}
-		if fields.Email != nil {
-			rec.Email = *fields.Email
-		}
-		if fields.CustomerID != nil {
-			rec.CustomerID = *fields.CustomerID
-		}
-		return validate(rec), nil
-	}
-}
-
-// readLine reads one line without its newline, reporting (and skipping the
-// rest of) a line longer than maxLine.
-func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
-	var buf []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		if len(buf)+len(chunk) > maxLine {
-			tooLong = true
-		} else {
-			buf = append(buf, chunk...)
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
+	for n := 1; n <= readBufferSize; n++ {
+		peek, err := br.Peek(n)
+		if len(peek) < n {
+			if err != nil {
+				return ""
+			}
 			continue
 		}
-		if tooLong {
-			return nil, true, nil
+		switch peek[n-1] {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return "ndjson"
 		}
-		return bytes.TrimSuffix(buf, []byte("\n")), false, err
+		return "csv"
 	}
+	return "csv"
 }
 
-// validate marks a record without any identifier as invalid.
-func validate(rec record) record {
-	if strings.TrimSpace(rec.Email) == "" && strings.TrimSpace(rec.CustomerID) == "" {
-		rec.Invalid = "no email or customer_id"
+// parseDelimiter reads --delimiter: "" (detect), "tab", `\t`, or one
+// character other than a quote, CR or LF.
+func parseDelimiter(s string) (byte, error) {
+	switch s {
+	case "":
+		return 0, nil
+	case "tab", `\t`, "\t":
+		return '\t', nil
 	}
-	return rec
+	if len(s) != 1 || s[0] == '"' || s[0] == '\r' || s[0] == '\n' || s[0] >= utf8.RuneSelf {
+		return 0, fmt.Errorf("--delimiter must be one ASCII character other than a quote or newline, or \"tab\"; got %q", s)
+	}
+	return s[0], nil
 }
 
-// countLines counts the newline-terminated lines of r (plus a final
-// unterminated one), for the progress bar's total.
-func countLines(r io.Reader) (int, error) {
-	buf := make([]byte, 64<<10)
-	count, last := 0, byte('\n')
-	for {
-		n, err := r.Read(buf)
-		count += bytes.Count(buf[:n], []byte{'\n'})
-		if n > 0 {
-			last = buf[n-1]
-		}
-		if errors.Is(err, io.EOF) {
-			if last != '\n' {
-				count++
-			}
-			return count, nil
-		}
-		if err != nil {
-			return count, err
-		}
+// delimiterName names a delimiter in messages.
+func delimiterName(d byte) string {
+	if d == '\t' {
+		return "tab"
 	}
+	return fmt.Sprintf("%q", string(d))
 }

@@ -27,7 +27,8 @@ func cli(t *testing.T, ctx context.Context, fake *blueshifttest.Server, stdin st
 		t.Setenv("BLUESHIFT_BASE_URL", fake.URL)
 	}
 	if len(args) > 0 && strings.HasSuffix(args[0], "-tracking") {
-		args = append(args, "--retry-wait-min", "1ms", "--retry-wait-max", "5ms")
+		// First, so that a test's own retry flags win.
+		args = append([]string{args[0], "--retry-wait-min", "1ms", "--retry-wait-max", "5ms"}, args[1:]...)
 	}
 	var stdout, stderr strings.Builder
 	code := run(ctx, args, strings.NewReader(stdin), &stdout, &stderr)
@@ -41,8 +42,10 @@ func writeFile(t *testing.T, name, content string) string {
 	return path
 }
 
-// readResults returns the results file's entries, and the last entry of each line.
-func readResults(t *testing.T, path string) ([]result, map[int]result) {
+// resultsOf returns the results file's record entries, and the last entry
+// of each line, checking that the file starts with its header and that
+// every other line is a record.
+func resultsOf(t *testing.T, path string) ([]result, map[int]result) {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
@@ -50,9 +53,17 @@ func readResults(t *testing.T, path string) ([]result, map[int]result) {
 	var all []result
 	last := map[int]result{}
 	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	require.True(t, sc.Scan(), "a header line")
+	var header map[string]any
+	require.NoError(t, json.Unmarshal(sc.Bytes(), &header), sc.Text())
+	require.NotContains(t, header, "line")
+	require.Contains(t, header, "command")
+	require.Contains(t, header, "base_url")
 	for sc.Scan() {
 		var r result
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &r), sc.Text())
+		require.Positive(t, r.Line, sc.Text())
 		all = append(all, r)
 		last[r.Line] = r
 	}
@@ -80,7 +91,7 @@ func TestOneCustomer(t *testing.T) {
 	assert.Equal(t, "ok: status 200, request id fake-00000001, 1 attempt(s)\n", stdout)
 	assert.True(t, fake.IsTracked(blueshift.Customer{Email: email(1)}))
 
-	code, stdout, _ = cli(t, context.Background(), fake, "", "stop-tracking", "--customer-id", "C9")
+	code, stdout, _ = cli(t, context.Background(), fake, "", "stop-tracking", "--customer-id", "C9", "--yes")
 	assert.Equal(t, exitOK, code)
 	assert.Contains(t, stdout, "ok: status 200")
 	assert.Equal(t, "/api/v1/customers/forget", fake.Requests()[1].Path)
@@ -89,7 +100,7 @@ func TestOneCustomer(t *testing.T) {
 	code, stdout, stderr = cli(t, context.Background(), fake, "", "start-tracking", "--customer-id", "C1")
 	assert.Equal(t, exitFailures, code)
 	assert.Empty(t, stdout)
-	assert.Equal(t, "blueshift start-tracking: blueshift: 401 Unauthorized: Not authorized (request id fake-00000003) (check the key in BLUESHIFT_API_KEY and that --region matches its account)\n", stderr)
+	assert.Equal(t, "blueshift start-tracking: 401 Unauthorized: Not authorized (request id fake-00000003) (check the key in BLUESHIFT_API_KEY, and that the region or base URL matches its account)\n", stderr)
 }
 
 func TestUsageErrorsAreOneLineNamingTheFix(t *testing.T) {
@@ -103,7 +114,7 @@ func TestUsageErrorsAreOneLineNamingTheFix(t *testing.T) {
 	}{
 		{"no command", nil, "Usage:"},
 		{"unknown command", []string{"track"}, `unknown command "track"`},
-		{"no customer", []string{"start-tracking"}, "give --email and/or --customer-id"},
+		{"no customer", []string{"start-tracking"}, "give --email, --customer-id, --cookie and/or --device-id"},
 		{"key as argument", []string{"start-tracking", "--email", email(1), "secret-key"}, "the API key is never a flag"},
 		{"file and email", []string{"start-tracking", "--file", csvPath, "--email", email(1)}, "either --file or --email"},
 		{"resume without results", []string{"start-tracking", "--file", csvPath, "--resume"}, "--resume needs --results"},
@@ -113,7 +124,7 @@ func TestUsageErrorsAreOneLineNamingTheFix(t *testing.T) {
 		{"stop without yes", []string{"stop-tracking", "--file", csvPath}, "add --yes to confirm, or --dry-run"},
 		{"missing file", []string{"start-tracking", "--file", "/nonexistent/c.csv"}, "cannot read --file"},
 		{"directory", []string{"start-tracking", "--file", t.TempDir()}, "cannot read --file"},
-		{"no id columns", []string{"start-tracking", "--file", writeFile(t, "x.csv", "name,phone\nAnn,1\n")}, `neither an "email" nor a "customer_id" column`},
+		{"no id columns", []string{"start-tracking", "--file", writeFile(t, "x.csv", "name,phone\nAnn,1\n")}, `no email, customer_id, cookie or device_id column`},
 		{"empty file", []string{"start-tracking", "--file", writeFile(t, "e.csv", "")}, "empty"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,7 +168,7 @@ func TestBulkRunUnderInjectedFailures(t *testing.T) {
 		"--concurrency", "32", "--rate", "100000", "--retry-max", "10", "--progress-every", "1h")
 	assert.Equal(t, exitOK, code, stderr)
 
-	all, last := readResults(t, results)
+	all, last := resultsOf(t, results)
 	assert.Len(t, all, n, "every record exactly once")
 	assert.Len(t, last, n)
 	retried := 0
@@ -196,7 +207,7 @@ func TestInterruptedRunResumesExactlyTheRest(t *testing.T) {
 	require.Equal(t, exitInterrupted, code, stderr)
 	assert.Contains(t, stderr, "run the same command with --resume")
 	firstRun := len(fake.Requests())
-	_, last := readResults(t, results)
+	_, last := resultsOf(t, results)
 	require.Len(t, last, firstRun, "every request sent was finished and recorded")
 	require.Less(t, firstRun, n)
 
@@ -212,7 +223,7 @@ func TestInterruptedRunResumesExactlyTheRest(t *testing.T) {
 	for body, count := range sent {
 		require.Equal(t, 1, count, "sent once, never twice: %s", body)
 	}
-	all, last := readResults(t, results)
+	all, last := resultsOf(t, results)
 	assert.Len(t, all, n)
 	for _, r := range last {
 		assert.Equal(t, outcomeOK, r.Outcome)
@@ -236,7 +247,7 @@ func TestResumeRetriesOnlyWhatFailed(t *testing.T) {
 	assert.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stderr, "resume: 7 records already ok")
 	assert.Len(t, fake.Requests(), 13)
-	all, last := readResults(t, results)
+	all, last := resultsOf(t, results)
 	assert.Len(t, all, 13)
 	assert.Len(t, last, 10)
 	for _, r := range last {
@@ -269,23 +280,18 @@ func TestInputFormats(t *testing.T) {
 			map[int]result{
 				2: {Outcome: outcomeOK, Email: "ann,x\x40example.com", CustomerID: "C1"},
 				3: {Outcome: outcomeOK, CustomerID: "C2"},
-				4: {Outcome: outcomeInvalid, Message: "no email or customer_id"},
+				4: {Outcome: outcomeInvalid, Message: "customer needs an email, customer_id, cookie or device_id"},
 				5: {Outcome: outcomeOK, Email: "m\x40example.com"},
-				7: {Outcome: outcomeInvalid, Message: "no email or customer_id"},
-			}},
-		{"csv with a malformed quote", "c.csv", "email\n\"bad\"quote\nok\x40example.com\n",
-			map[int]result{
-				2: {Outcome: outcomeInvalid, Message: `malformed CSV: extraneous or missing " in quoted-field`},
-				3: {Outcome: outcomeOK, Email: "ok\x40example.com"},
+				7: {Outcome: outcomeInvalid, Message: "customer needs an email, customer_id, cookie or device_id"},
 			}},
 		{"ndjson with blank lines and bad lines", "c.ndjson",
-			"{\"email\":\"a\x40example.com\"}\n\n   \n{\"customer_id\":\"C2\",\"other\":1}\nnot json\n{\"email\":5}\n{}\n{\"email\":\"b\x40example.com\",\"customer_id\":\"C3\"}",
+			"{\"email\":\"a\x40example.com\"}\n\n   \n{\"customer_id\":\"C2\",\"other\":1}\nnot json\n{\"email\":true}\n{}\n{\"email\":\"b\x40example.com\",\"customer_id\":\"C3\"}",
 			map[int]result{
 				1: {Outcome: outcomeOK, Email: "a\x40example.com"},
 				4: {Outcome: outcomeOK, CustomerID: "C2"},
-				5: {Outcome: outcomeInvalid, Message: "not a JSON object with string email/customer_id"},
-				6: {Outcome: outcomeInvalid, Message: "not a JSON object with string email/customer_id"},
-				7: {Outcome: outcomeInvalid, Message: "no email or customer_id"},
+				5: {Outcome: outcomeInvalid, Message: "not a JSON object"},
+				6: {Outcome: outcomeInvalid, Message: "email is not a string or an integer"},
+				7: {Outcome: outcomeInvalid, Message: "customer needs an email, customer_id, cookie or device_id"},
 				8: {Outcome: outcomeOK, Email: "b\x40example.com", CustomerID: "C3"},
 			}},
 		{"ndjson detected by content", "customers.txt", "\n{\"customer_id\":\"C1\"}\n",
@@ -303,7 +309,7 @@ func TestInputFormats(t *testing.T) {
 				}
 			}
 			assert.Equal(t, wantCode, code, stderr)
-			all, last := readResults(t, results)
+			all, last := resultsOf(t, results)
 			assert.Len(t, all, len(tc.want))
 			for line, want := range tc.want {
 				got, ok := last[line]
@@ -339,7 +345,7 @@ func TestStopTrackingBulkNeedsConfirmation(t *testing.T) {
 	assert.Empty(t, fake.Requests(), "a dry run sends nothing")
 	assert.Contains(t, stderr, "0 ok, 0 failed, 1 invalid, 5 skipped")
 	assert.Contains(t, stderr, "would send 5")
-	all, _ := readResults(t, results)
+	all, _ := resultsOf(t, results)
 	assert.Len(t, all, 6)
 
 	for i := range 5 {
@@ -408,7 +414,8 @@ func TestVersionAndHelp(t *testing.T) {
 	for _, cmd := range []string{"start-tracking", "stop-tracking", "fake-server"} {
 		var out, errOut strings.Builder
 		assert.Equal(t, exitOK, run(context.Background(), []string{cmd, "--help"}, nil, &out, &errOut))
-		assert.Contains(t, errOut.String(), "Example")
+		assert.Contains(t, out.String(), "Example")
+		assert.Empty(t, errOut.String())
 	}
 }
 
@@ -421,16 +428,22 @@ func TestOutageStopsTheRunInsteadOfFailingEveryRecord(t *testing.T) {
 	code, _, stderr := cli(t, context.Background(), fake, "", "start-tracking", "--file", input, "--results", results,
 		"--rate", "100000", "--concurrency", "4", "--retry-max", "1")
 	assert.Equal(t, exitFailures, code)
-	assert.Contains(t, stderr, "stopped early: the last 20 records all failed after their retries")
+	assert.Contains(t, stderr, "stopped early: the last 16 attempts, across all calls in flight, all failed (last: status 503)")
 	assert.Contains(t, stderr, "Blueshift looks unreachable or overloaded; run the same command with --resume once it recovers")
-	all, _ := readResults(t, results)
-	assert.Less(t, len(all), 30, "20 failures in a row, plus the calls in flight")
-	assert.LessOrEqual(t, len(fake.Requests()), 2*30)
+	all, _ := resultsOf(t, results)
+	// 16 failed attempts (503s: at least 16) stop it: at most 8 records
+	// ended failed after their 2 attempts; the calls cut are left out.
+	assert.LessOrEqual(t, len(all), 8)
+	for _, r := range all {
+		assert.Equal(t, outcomeFailed, r.Outcome)
+		assert.Equal(t, 2, r.Attempts)
+	}
+	assert.LessOrEqual(t, len(fake.Requests()), 16+4, "the 16 failed attempts, and at most one more per worker")
 
 	// Once Blueshift is back, --resume finishes the job.
 	fake.Reset()
 	code, _, stderr = cli(t, context.Background(), fake, "", "start-tracking", "--file", input, "--results", results, "--resume", "--rate", "100000", "--concurrency", "8")
 	assert.Equal(t, exitOK, code, stderr)
-	_, last := readResults(t, results)
+	_, last := resultsOf(t, results)
 	assert.Len(t, last, 2000)
 }

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueshift-go/blueshift"
+)
+
+// FuzzCSVParser checks the bounded CSV parser against encoding/csv: the
+// same records, fields and starting lines, and the same syntax errors
+// (kind, starting line and line found) up to the first error.
+func FuzzCSVParser(f *testing.F) {
+	for _, seed := range []string{
+		"a,b\n1,2\n", "\"a,b\",c\r\n\"x\"\"y\",z", "a\n\"unterminated\n1,2\n", "a\"b,c\n", "\"a\"b,c\n",
+		"\n\n a ; b \r\n\r\n", "\"multi\nline\",x\n", strings.Repeat("x", 1100) + ",y\n\"" + strings.Repeat("z\n", 600) + "\"\n", "x\r", "\"x\"\r", "a\r\rb\n", "\"\"\n", ",\n,,\n", "\"a\n\nb\"\n\n",
+	} {
+		f.Add([]byte(seed), byte(0))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, d byte) {
+		delim := []byte{',', ';', '\t', '|'}[int(d)%4]
+		const cols = 64
+		want := csv.NewReader(bytes.NewReader(data))
+		want.Comma, want.FieldsPerRecord = rune(delim), -1
+		p := newCSVParser(bufio.NewReaderSize(bytes.NewReader(data), 16), delim, cols)
+		for {
+			wantRec, wantErr := want.Read()
+			start, err := p.read()
+			if wantErr != nil || err != nil {
+				requireSameError(t, wantErr, err)
+				return
+			}
+			wantLine, _ := want.FieldPos(0)
+			require.Equal(t, int64(wantLine), start)
+			require.Equal(t, len(wantRec), p.n)
+			for i := 0; i < len(wantRec) && i < cols; i++ {
+				got, wantField := p.fields[i], wantRec[i]
+				require.Equal(t, len(wantField) > maxField, got.cut)
+				if !got.cut {
+					require.Equal(t, wantField, string(got.buf), "field %d", i)
+				}
+			}
+		}
+	})
+}
+
+func requireSameError(t *testing.T, want, got error) {
+	t.Helper()
+	if errors.Is(want, io.EOF) || errors.Is(got, io.EOF) {
+		require.ErrorIs(t, want, io.EOF)
+		require.ErrorIs(t, got, io.EOF)
+		return
+	}
+	var wantPE, gotPE *csv.ParseError
+	require.ErrorAs(t, want, &wantPE)
+	require.ErrorAs(t, got, &gotPE)
+	require.Equal(t, wantPE.Err, gotPE.Err)
+	require.Equal(t, wantPE.StartLine, gotPE.StartLine)
+	require.Equal(t, wantPE.Line, gotPE.Line)
+}
+
+// FuzzRecordReader reads any input (UTF-8 or UTF-16, CSV or NDJSON, any
+// flags): it never panics, lines only increase, a record is invalid exactly
+// when the client would refuse it, and kept identifiers stay bounded.
+func FuzzRecordReader(f *testing.F) {
+	for _, seed := range []string{
+		"email\nann\x40example.com\n", "\ufeffCustomer ID;Email\n1;a\n", "\xff\xfee\x00m\x00a\x00i\x00l\x00\n\x00x\x00",
+		"\xfe\xff\x00e\x00m\x00a\x00i\x00l\x00\n\x00\xd8\x3d\xde\x00", `{"customer_id": 123}` + "\n" + `{"email": 1.5}`,
+		"{\"email\":\"a\"}\n\n{}\nnot json\n", "E-mail,Email\n", "cookie\tdevice id\nc\td\n",
+	} {
+		f.Add([]byte(seed), "", byte(0))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, name string, d byte) {
+		opt := inputOptions{delimiter: []byte{0, ',', ';', '\t'}[int(d)%4]}
+		if d&4 != 0 {
+			opt.columns[slotEmail] = "email"
+		}
+		rr, _, err := newRecordReader(name, bytes.NewReader(data), opt)
+		if err != nil {
+			return
+		}
+		last := int64(0)
+		for range 10000 {
+			rec, err := rr.Next()
+			if err != nil {
+				return
+			}
+			require.Greater(t, rec.Line, last)
+			last = rec.Line
+			c := rec.Customer
+			for _, v := range []string{c.Email, c.CustomerID, c.Cookie, c.DeviceID} {
+				require.LessOrEqual(t, len(v), maxField)
+			}
+			if rec.Invalid == "" {
+				require.NoError(t, c.Validate())
+			}
+		}
+	})
+}
+
+// FuzzReadResults reads any bytes as a results file for --resume: it
+// never panics, keeps one entry per line in increasing order, and reads
+// back exactly what the writer wrote for records appended after them.
+func FuzzReadResults(f *testing.F) {
+	f.Add([]byte(`{"version":1,"command":"start-tracking","base_url":"https://api.getblueshift.com"}`+"\n"+`{"line":2,"email":"a","outcome":"ok"}`+"\n"), "a\x40b", int64(3))
+	f.Add([]byte(`{"line":2}`+"\n"), "", int64(1))
+	f.Add([]byte(`{"command":"x"}`+"\n"+`{"line":2,"outcome":"ok"`), "\xff", int64(9))
+	f.Fuzz(func(t *testing.T, data []byte, id string, line int64) {
+		h, ix, err := readResults(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		require.NotEmpty(t, h.Command)
+		for i := 1; i < len(ix.entries); i++ {
+			require.Less(t, ix.entries[i-1].line, ix.entries[i].line)
+		}
+		if line <= 0 || line > 1<<40 || !bytes.HasSuffix(data, []byte("\n")) {
+			return
+		}
+		rec := record{Line: line, Customer: blueshift.Customer{Email: id, CustomerID: strings.ToUpper(id)}}
+		var buf bytes.Buffer
+		buf.Write(data)
+		require.NoError(t, newResultsWriter(&buf).write(newResult(rec, outcomeOK, "ok")))
+		_, ix, err = readResults(&buf)
+		require.NoError(t, err)
+		require.Equal(t, outcomeOK, ix.cursor().lookup(rec), "the appended ok record is found again")
+	})
+}

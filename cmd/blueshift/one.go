@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// runOne makes one call and prints its outcome. stop-tracking asks for
+// confirmation on a terminal, and needs --yes otherwise.
+func runOne(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stdout, stderr io.Writer) int {
+	if cfg.command == "stop-tracking" && !cfg.yes {
+		if code, ok := confirm(ctx, stdin, stderr); !ok {
+			return code
+		}
+	}
+	client, err := cfg.newClient(nil)
+	if err != nil {
+		return usageError(stderr, cfg.command, "%v", err)
+	}
+	call := client.StartTracking
+	if cfg.command == "stop-tracking" {
+		call = client.StopTracking
+	}
+	resp, err := call(ctx, cfg.one)
+	if err != nil {
+		fmt.Fprintf(stderr, "blueshift %s: %s%s\n", cfg.command, errText(err), cfg.hint(err))
+		if ctx.Err() != nil {
+			return exitInterrupted
+		}
+		return exitFailures
+	}
+	fmt.Fprintf(stdout, "ok: status %d, request id %s, %d attempt(s)\n", resp.StatusCode, orNone(resp.RequestID), resp.Attempts)
+	return exitOK
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// isTerminal reports whether r is a terminal.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// confirm asks on a terminal whether to delete one customer's data; without
+// a terminal it refuses, since --yes was not given. It returns false with
+// the exit code when the command must not go on.
+func confirm(ctx context.Context, stdin io.Reader, stderr io.Writer) (int, bool) {
+	const name = "stop-tracking"
+	if !isTerminal(stdin) {
+		return usageError(stderr, name, "this deletes the customer's personal data in Blueshift: add --yes to confirm (stdin is not a terminal to ask on)"), false
+	}
+	fmt.Fprint(stderr, "blueshift stop-tracking: Blueshift will permanently delete this customer's personal data. Type yes to go on: ")
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(io.LimitReader(stdin, 256)).ReadString('\n')
+		answer <- strings.ToLower(strings.TrimSpace(line))
+	}()
+	select {
+	case a := <-answer:
+		if a == "yes" || a == "y" {
+			return exitOK, true
+		}
+		return usageError(stderr, name, "not confirmed: nothing was sent"), false
+	case <-ctx.Done():
+		fmt.Fprintln(stderr)
+		return exitInterrupted, false
+	}
+}

@@ -1,0 +1,325 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/blueshift-go/blueshift"
+)
+
+// fileRun is one bulk command. Everything is checked (flags, input,
+// results file, and for a regular file every record) before the results
+// file is created or anything is sent.
+type fileRun struct {
+	cfg    *trackingConfig
+	stdin  io.Reader
+	stderr io.Writer
+	input  *os.File // nil for stdin
+	stream bool     // a pipe, FIFO or stdin: read once, no pre-pass
+	client *blueshift.Client
+	watch  *attemptWatch
+	header resultsHeader
+	resume *resumeIndex
+	total  int // records to process, -1 when unknown
+}
+
+// runFile runs a bulk job over --file and prints its summary.
+func runFile(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stderr io.Writer) int {
+	fr := &fileRun{cfg: cfg, stdin: stdin, stderr: stderr, total: -1}
+	defer fr.close()
+	if code := fr.prepare(ctx); code != exitOK {
+		return code
+	}
+	rr, code := fr.records(ctx)
+	if code != exitOK {
+		return code
+	}
+	job := bulkJob{input: rr, resume: fr.resume, concurrency: cfg.concurrency, drainTimeout: cfg.drainTimeout, watch: fr.watch}
+	if !cfg.dryRun {
+		job.call = fr.client.StartTracking
+		if cfg.command == "stop-tracking" {
+			job.call = fr.client.StopTracking
+		}
+	}
+	if cfg.results != "" {
+		out, err := openResults(cfg.results, cfg.resume, fr.header)
+		if err != nil {
+			return fr.fail("%v", err)
+		}
+		defer out.Close()
+		job.results = newResultsWriter(out)
+	}
+	job.progress = newProgress(stderr, fr.total, cfg.progressEvery)
+	sum := runBulk(ctx, job)
+	printSummary(stderr, cfg.command, cfg.dryRun, sum)
+	return fr.exitCode(ctx, sum)
+}
+
+// fail prints a one-line error and returns exitUsage.
+func (fr *fileRun) fail(format string, a ...any) int {
+	return usageError(fr.stderr, fr.cfg.command, format, a...)
+}
+
+func (fr *fileRun) close() {
+	if fr.input != nil {
+		fr.input.Close()
+	}
+}
+
+// prepare opens the input, refuses a results file that is the input, builds
+// the client and reads the results file of the run to resume.
+func (fr *fileRun) prepare(ctx context.Context) int {
+	cfg := fr.cfg
+	inInfo, err := fr.openInput(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintf(fr.stderr, "blueshift %s: interrupted while opening --file; nothing was sent\n", cfg.command)
+			return exitInterrupted
+		}
+		return fr.fail("cannot read --file: %v", err)
+	}
+	if resInfo, err := os.Stat(cfg.results); err == nil && inInfo != nil && os.SameFile(inInfo, resInfo) {
+		return fr.fail("--results %s is the input file itself: its results would be read back as input; name another file", cfg.results)
+	}
+	var transport http.RoundTripper
+	if !cfg.dryRun {
+		noAnswer, any := cfg.outageLimits()
+		fr.watch = newAttemptWatch(noAnswer, any, cfg.concurrency, cfg.timeout)
+		transport = fr.watch
+	}
+	if fr.client, err = cfg.newClient(transport); err != nil {
+		return fr.fail("%v", err)
+	}
+	fr.header = resultsHeader{Version: resultsVersion, Command: cfg.command, BaseURL: fr.client.BaseURL()}
+	if cfg.resume {
+		return fr.readResume()
+	}
+	return exitOK
+}
+
+// openInput opens --file (waiting for a FIFO's writer no longer than ctx)
+// and returns what it is, for the same-file check; stdin's too when it is
+// a file.
+func (fr *fileRun) openInput(ctx context.Context) (os.FileInfo, error) {
+	if fr.cfg.file == "-" {
+		fr.stream = true
+		if f, ok := fr.stdin.(*os.File); ok {
+			info, _ := f.Stat()
+			return info, nil
+		}
+		return nil, nil
+	}
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(fr.cfg.file)
+		done <- opened{f, err}
+	}()
+	var o opened
+	select {
+	case o = <-done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if o.err != nil {
+		return nil, o.err
+	}
+	fr.input = o.f
+	info, err := o.f.Stat()
+	switch {
+	case err != nil:
+		return nil, err
+	case info.IsDir():
+		return nil, fmt.Errorf("%s is a directory", fr.cfg.file)
+	}
+	fr.stream = !info.Mode().IsRegular()
+	return info, nil
+}
+
+// readResume reads the results file to continue, and refuses one that
+// another command, or a run against another endpoint, wrote.
+func (fr *fileRun) readResume() int {
+	path := fr.cfg.results
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return exitOK // nothing to resume: a fresh run
+	}
+	if err != nil {
+		return fr.fail("reading --results for --resume: %v", err)
+	}
+	defer f.Close()
+	h, ix, err := readResults(f)
+	switch {
+	case errors.Is(err, errNoHeader):
+		return fr.fail("cannot --resume from %s: %v", path, err)
+	case err != nil:
+		return fr.fail("reading --results for --resume: %v", err)
+	case h.Version != resultsVersion:
+		return fr.fail("cannot --resume from %s: its layout is version %d, and this command reads version %d", path, h.Version, resultsVersion)
+	case h.Command != fr.header.Command:
+		return fr.fail("cannot --resume: %s records a %s run, and this is %s; its ok records were not sent by this command", path, h.Command, fr.header.Command)
+	case !sameBaseURL(h.BaseURL, fr.header.BaseURL):
+		return fr.fail("cannot --resume: %s records a run against %s, and this run would send to %s; records ok there were never sent here", path, h.BaseURL, fr.header.BaseURL)
+	}
+	fr.resume = ix
+	return exitOK
+}
+
+// sameBaseURL compares base URLs with their scheme and host in lower case
+// and no trailing slash.
+func sameBaseURL(a, b string) bool {
+	return normalizeBaseURL(a) == normalizeBaseURL(b)
+}
+
+func normalizeBaseURL(s string) string {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil {
+		return s
+	}
+	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	u.Path, u.RawPath = strings.TrimRight(u.Path, "/"), ""
+	return u.String()
+}
+
+// reader is the input stream.
+func (fr *fileRun) reader() io.Reader {
+	if fr.input != nil {
+		return fr.input
+	}
+	return fr.stdin
+}
+
+// inputOptions returns the flags that shape reading.
+func (fr *fileRun) inputOptions() inputOptions {
+	d, _ := parseDelimiter(fr.cfg.delimiter) // validated with the flags
+	return inputOptions{delimiter: d, columns: fr.cfg.columns}
+}
+
+// records opens the record reader; for a regular file it first reads the
+// whole file once, so that a CSV syntax error stops the run before anything
+// is sent, and counts the records for the progress and --resume.
+func (fr *fileRun) records(ctx context.Context) (recordReader, int) {
+	if !fr.stream {
+		if code := fr.prescan(ctx); code != exitOK {
+			return nil, code
+		}
+	}
+	rr, err := openRecordReader(ctx, fr.cfg.file, fr.reader(), fr.inputOptions())
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintf(fr.stderr, "blueshift %s: interrupted while reading the header; nothing was sent\n", fr.cfg.command)
+			return nil, exitInterrupted
+		}
+		return nil, fr.fail("%s: %v", fr.cfg.file, err)
+	}
+	return rr, exitOK
+}
+
+// openRecordReader is newRecordReader, given up on when ctx ends: a pipe
+// may stay quiet before its header.
+func openRecordReader(ctx context.Context, name string, r io.Reader, opt inputOptions) (recordReader, error) {
+	type opened struct {
+		rr  recordReader
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		rr, _, err := newRecordReader(name, r, opt)
+		done <- opened{rr, err}
+	}()
+	select {
+	case o := <-done:
+		return o.rr, o.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// prescan reads a regular input file through once: it refuses a CSV syntax
+// error, and counts the records to send and those --resume skips.
+func (fr *fileRun) prescan(ctx context.Context) int {
+	f, err := os.Open(fr.cfg.file)
+	if err != nil {
+		return fr.fail("cannot read --file: %v", err)
+	}
+	defer f.Close()
+	rr, _, err := newRecordReader(fr.cfg.file, f, fr.inputOptions())
+	if err != nil {
+		return fr.fail("%s: %v", fr.cfg.file, err)
+	}
+	var records, ok, invalid int
+	resume := fr.resume.cursorOrNil()
+	for {
+		rec, err := rr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if records%4096 == 0 && ctx.Err() != nil {
+			fmt.Fprintf(fr.stderr, "blueshift %s: interrupted while checking the file; nothing was sent\n", fr.cfg.command)
+			return exitInterrupted
+		}
+		if err != nil {
+			return fr.fail("%s: %s; nothing was sent", fr.cfg.file, describeCSVError(err))
+		}
+		records++
+		switch earlier := resume.lookup(rec); {
+		case earlier == outcomeOK:
+			ok++
+		case earlier == outcomeInvalid && rec.Invalid != "":
+			invalid++
+		}
+	}
+	fr.total = records - ok - invalid
+	if fr.cfg.resume {
+		fmt.Fprintf(fr.stderr, "resume: %d records already ok in %s will be skipped; %d invalid records already recorded will not be recorded again; %d of %d records to go\n", ok, fr.cfg.results, invalid, fr.total, records)
+	}
+	return exitOK
+}
+
+// exitCode prints why the run ended, if not plainly, and returns its exit
+// code: that of the final outcome of every record, earlier runs included.
+func (fr *fileRun) exitCode(ctx context.Context, sum bulkSummary) int {
+	name := fr.cfg.command
+	switch {
+	case sum.writeErr != nil:
+		return fr.fail("%v", sum.writeErr)
+	case sum.cut || ctx.Err() != nil:
+		fmt.Fprintf(fr.stderr, "blueshift %s: interrupted; run the same command with --resume to finish the rest\n", name)
+		return exitInterrupted
+	case sum.readErr != nil:
+		return fr.fail("%s: %s; every record before it was sent and recorded: fix the input and run the same command with --resume", fr.cfg.file, describeCSVError(sum.readErr))
+	case errors.As(sum.stoppedBy, new(*outageError)):
+		fmt.Fprintf(fr.stderr, "blueshift %s: stopped early: %v; run the same command with --resume once it recovers\n", name, sum.stoppedBy)
+		return exitFailures
+	case sum.stoppedBy != nil:
+		return fr.fail("stopped early, every other record would fail the same way: %s%s", errText(sum.stoppedBy), fr.cfg.hint(sum.stoppedBy))
+	case sum.counts[outcomeFailed] > 0 || sum.counts[outcomeInvalid] > 0 || sum.keptInvalid > 0:
+		return exitFailures
+	}
+	return exitOK
+}
+
+// printSummary prints the counts of a run, earlier runs' included.
+func printSummary(w io.Writer, name string, dryRun bool, s bulkSummary) {
+	verb, processed := "sent", s.counts[outcomeOK]+s.counts[outcomeFailed]
+	if dryRun {
+		verb, processed = "would send", s.counts[outcomeSkipped]
+	}
+	rate := 0.0
+	if secs := s.elapsed.Seconds(); secs > 0 {
+		rate = float64(processed) / secs
+	}
+	fmt.Fprintf(w, "%s summary: %d ok, %d failed, %d invalid, %d skipped (%d already ok from an earlier run); %s %d in %s (%.1f records/s)\n",
+		name, s.counts[outcomeOK], s.counts[outcomeFailed], s.counts[outcomeInvalid]+s.keptInvalid, s.counts[outcomeSkipped]+s.resumed, s.resumed,
+		verb, processed, s.elapsed.Round(time.Millisecond), rate)
+}

@@ -1,0 +1,64 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueshift-go/blueshift/blueshifttest"
+)
+
+// openPTY returns a pseudo-terminal's two ends: what is written to master
+// is read from slave as typed on a terminal.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { master.Close() })
+	var unlock int32
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, master.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock)))
+	require.Zero(t, errno)
+	var n uint32
+	_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, master.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n)))
+	require.Zero(t, errno)
+	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { slave.Close() })
+	return master, slave
+}
+
+func TestOneCustomerStopTrackingAsksOnATerminal(t *testing.T) {
+	for _, tc := range []struct {
+		answer string
+		code   int
+		sent   int
+	}{
+		{"yes\n", exitOK, 1},
+		{"no\n", exitUsage, 0},
+		{"\n", exitUsage, 0},
+	} {
+		t.Run(strings.TrimSpace(tc.answer), func(t *testing.T) {
+			fake := blueshifttest.NewServer()
+			defer fake.Close()
+			t.Setenv("BLUESHIFT_API_KEY", fake.APIKey)
+			t.Setenv("BLUESHIFT_BASE_URL", fake.URL)
+			master, slave := openPTY(t)
+			_, err := master.WriteString(tc.answer)
+			require.NoError(t, err)
+			var stdout, stderr strings.Builder
+			code := run(context.Background(), []string{"stop-tracking", "--email", email(1)}, slave, &stdout, &stderr)
+			assert.Equal(t, tc.code, code, stderr.String())
+			assert.Contains(t, stderr.String(), "permanently delete this customer's personal data. Type yes to go on: ")
+			assert.Len(t, fake.Requests(), tc.sent)
+		})
+	}
+}
