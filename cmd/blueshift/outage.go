@@ -62,6 +62,15 @@ func (w *attemptWatch) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
+// CloseIdleConnections closes the idle connections of the transport under
+// the watch, so that the client can drop a pool of dead keep-alive
+// connections.
+func (w *attemptWatch) CloseIdleConnections() {
+	if t, ok := w.base.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+}
+
 // transientStatus reports whether the library retries a status, asking it
 // rather than keeping a second list.
 func transientStatus(code int) bool {
