@@ -3,6 +3,7 @@ package blueshift
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"sync"
@@ -163,23 +164,25 @@ func (c *rateController) successRate(now time.Time) (float64, bool) {
 }
 
 // throttled reports a 429 for a request granted in epoch. It cuts the rate
-// unless the rate was already cut after that request was granted.
-func (c *rateController) throttled(now time.Time, epoch uint64) {
+// unless the rate was already cut after that request was granted, and
+// returns whether it cut, from what rate to what.
+func (c *rateController) throttled(now time.Time, epoch uint64) (cut bool, from, to float64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.begin(now)
 	if epoch != c.epoch {
-		return
+		return false, 0, 0
 	}
 	r := c.rateAt(now)
-	cut := rateCut * r
+	next := rateCut * r
 	if s, ok := c.successRate(now); ok {
-		cut = math.Min(cut, rateCut*s)
+		next = math.Min(next, rateCut*s)
 	}
-	cut = math.Max(rateFloor, cut)
-	c.phase, c.from, c.to = now, cut, math.Max(r, cut)
+	next = math.Max(rateFloor, next)
+	c.phase, c.from, c.to = now, next, math.Max(r, next)
 	c.epoch++
 	c.tokens = math.Min(c.tokens, 1)
+	return true, r, next
 }
 
 // current returns the allowed rate now.
@@ -248,9 +251,10 @@ func (c *Client) waitAdaptive(ctx context.Context) error {
 }
 
 // learnRate tells the adaptive rate, if any, the outcome of an attempt:
-// a 2xx counts as a success, a 429 may cut the rate, anything else says
-// nothing about Blueshift's rate limit.
-func (c *Client) learnRate(st *call, resp *http.Response, err error) {
+// a 2xx counts as a success, a 429 may cut the rate (logged at Debug
+// level, with a logger), anything else says nothing about Blueshift's rate
+// limit.
+func (c *Client) learnRate(ctx context.Context, st *call, resp *http.Response, err error) {
 	if c.adaptive == nil || err != nil || resp == nil {
 		return
 	}
@@ -258,7 +262,11 @@ func (c *Client) learnRate(st *call, resp *http.Response, err error) {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		c.adaptive.ctrl.succeeded(time.Now())
 	case resp.StatusCode == http.StatusTooManyRequests:
-		c.adaptive.ctrl.throttled(time.Now(), st.rateEpoch)
+		cut, from, to := c.adaptive.ctrl.throttled(time.Now(), st.rateEpoch)
+		if cut && c.logger != nil {
+			c.logger.LogAttrs(ctx, slog.LevelDebug, "blueshift: adaptive rate cut",
+				slog.Float64("from_per_second", math.Round(from*10)/10), slog.Float64("to_per_second", math.Round(to*10)/10))
+		}
 	}
 }
 

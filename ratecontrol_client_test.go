@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,4 +75,26 @@ func TestAdaptiveRateWaitRespectsTheDeadline(t *testing.T) {
 	_, err = client.StartTracking(ctx, blueshift.Customer{Email: "c@example.com"})
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Len(t, srv.Requests(), 1)
+}
+
+func TestAdaptiveRateCutIsLogged(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		out strings.Builder
+	)
+	srv := blueshifttest.NewServer()
+	defer srv.Close()
+	client, err := blueshift.NewClient(srv.APIKey, blueshift.WithBaseURL(srv.URL), blueshift.WithAdaptiveRate(100, 100),
+		blueshift.WithRetryWait(time.Millisecond, 2*time.Millisecond), blueshift.WithLogger(slogTo(&out, &mu)))
+	require.NoError(t, err)
+	defer client.CloseIdleConnections()
+	srv.FailNext(1, http.StatusTooManyRequests)
+	_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	// Within the first 250 ms there is too little history to measure the
+	// success rate: the cut is 0.9 of the rate.
+	assert.Contains(t, out.String(), `level=DEBUG msg="blueshift: adaptive rate cut" from_per_second=100 to_per_second=90`)
+	assert.NotContains(t, out.String(), "ann@example.com")
 }
