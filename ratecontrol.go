@@ -16,13 +16,16 @@ import (
 //   - Growth: the allowed rate doubles every second (rateDoubling) from
 //     the initial rate, up to the maximum.
 //   - Cut: the first 429 for a request granted after the last cut cuts the
-//     rate to rateCut (0.9) times the lower of the rate of successful calls
-//     over the last second (rateWindow) and the allowed rate. When the
+//     rate to rateCut (0.9) times the rate of successful calls over the
+//     last second (rateWindow), if that is lower than the rate. When the
 //     client runs above Blueshift's limit, the successes over the last
 //     second measure that limit, so one cut lands just under it, wherever
-//     the rate was when the 429 came. A 429 for a request granted before
-//     the last cut says nothing new and is ignored: one cut per congestion
-//     episode.
+//     the rate was when the 429 came (a cut to a fraction of the rate
+//     itself would stay above the limit after an overshoot, and collapse
+//     to the floor against a limiter that refuses everything until its
+//     window ends). A 429 for a request granted before the last cut says
+//     nothing new and is ignored: one cut per congestion episode. With
+//     less than rateMinWindow of history, the cut is 0.9 of the rate.
 //   - Return: after a cut, the rate climbs linearly back to the rate it had
 //     before the cut over rateReturn (3 s), then doubles every second again
 //     from there, probing for a higher limit.
@@ -174,9 +177,9 @@ func (c *rateController) throttled(now time.Time, epoch uint64) (cut bool, from,
 		return false, 0, 0
 	}
 	r := c.rateAt(now)
-	next := rateCut * r
+	next := rateCut * r // too little history to measure successes
 	if s, ok := c.successRate(now); ok {
-		next = math.Min(next, rateCut*s)
+		next = math.Min(r, rateCut*s)
 	}
 	next = math.Max(rateFloor, next)
 	c.phase, c.from, c.to = now, next, math.Max(r, next)

@@ -3,6 +3,8 @@ package blueshift_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log"
 	"net/http"
 	"strings"
 	"sync"
@@ -97,4 +99,23 @@ func TestAdaptiveRateCutIsLogged(t *testing.T) {
 	// success rate: the cut is 0.9 of the rate.
 	assert.Contains(t, out.String(), `level=DEBUG msg="blueshift: adaptive rate cut" from_per_second=100 to_per_second=90`)
 	assert.NotContains(t, out.String(), "ann@example.com")
+}
+
+func ExampleWithAdaptiveRate() {
+	// A fake that throttles like Blueshift, at 50 requests a second.
+	fake := blueshifttest.NewServer(blueshifttest.WithRateLimit(50, 0))
+	defer fake.Close()
+	// Share one client between all workers of a bulk load: it starts at
+	// 10 requests a second, finds the limit by itself and stays close to
+	// it (what `blueshift start-tracking --rate auto` does).
+	client, err := blueshift.NewClient(fake.APIKey, blueshift.WithBaseURL(fake.URL), blueshift.WithAdaptiveRate(10, 1000))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("allowed rate before the first call: %g/s\n", client.Rate())
+	_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
+	fmt.Println(err, fake.RateLimited())
+	// Output:
+	// allowed rate before the first call: 10/s
+	// <nil> 0
 }

@@ -17,10 +17,12 @@ var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
 // bucket is the server side of a simulation: Blueshift's limit as a token
-// bucket that starts full (like blueshifttest.WithRateLimit).
+// bucket that starts full (like blueshifttest.WithRateLimit), or, with
+// window, as a counter of at most limit requests per calendar second.
 type bucket struct {
 	limit, burst, tokens float64
 	last                 time.Time
+	window               bool
 }
 
 func newBucket(limit float64) *bucket {
@@ -31,6 +33,17 @@ func newBucket(limit float64) *bucket {
 func (b *bucket) allow(now time.Time) bool {
 	if b.limit <= 0 {
 		return b.limit == 0 // 0: never throttles; < 0: throttles everything
+	}
+	if b.window {
+		if !now.Truncate(time.Second).Equal(b.last.Truncate(time.Second)) {
+			b.tokens = b.limit
+		}
+		b.last = now
+		if b.tokens < 1 {
+			return false
+		}
+		b.tokens--
+		return true
 	}
 	b.tokens = math.Min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.limit)
 	b.last = now
@@ -123,24 +136,27 @@ func TestRateGrowsToMaxAndStaysWhenNeverThrottled(t *testing.T) {
 func TestA429BurstCutsOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
-		successes int           // successes spread over the second before the burst
-		burst     int           // 429s for requests granted before the first cut
-		later     int           // then 429s for requests granted after the cut
-		wantCuts  uint64        // cuts in all
-		wantRate  float64       // rate just after
-		gap       time.Duration // between the 429s
+		successes int             // spread evenly over [4 s, 5 s)
+		burst     int             // 429s at 5 s for requests granted before the first cut
+		later     []time.Duration // then 429s for requests granted after the last cut, at 5 s + these
+		wantCuts  uint64
+		wantRate  float64 // rate right after the last cut
 	}{
 		// At 5 s the law allows 10·2^5 = 320/s; 200 succeeded in the last
 		// second, so the cut goes to 0.9 × 200.
-		{"one 429", 200, 1, 0, 1, 180, time.Millisecond},
-		{"a burst of 50 is one episode", 200, 50, 0, 1, 180, time.Millisecond},
-		// successes measure more than the rate: the rate itself is cut.
-		{"success above the rate", 400, 1, 0, 1, 0.9 * 320, time.Millisecond},
-		// A 429 for a request granted after the cut is a new episode: the
-		// success rate over the last second still says 200, so the second
-		// cut takes 0.9 of the rate, 162.
-		{"a new episode cuts again", 200, 10, 1, 2, 162, time.Millisecond},
-		{"three episodes", 200, 1, 2, 3, 0.9 * 162, time.Millisecond},
+		{"one 429", 200, 1, nil, 1, 180},
+		{"a burst of 50 is one episode", 200, 50, nil, 1, 180},
+		// Successes above the rate measure no lower limit: the rate stays,
+		// and the episode still counts.
+		{"successes above the rate", 400, 1, nil, 1, 320},
+		// A 429 for a request granted after the cut is a new episode; half
+		// a second later 100 succeeded in the last second: cut to 90.
+		{"a new episode cuts again", 200, 10, []time.Duration{500 * time.Millisecond}, 2, 90},
+		// At 5.7 s, 60 succeeded in the last second: cut to 54.
+		{"three episodes", 200, 1, []time.Duration{500 * time.Millisecond, 700 * time.Millisecond}, 3, 54},
+		// Right after a cut the last second still says 200: a new
+		// episode keeps 180, it does not cascade.
+		{"a new episode at once", 200, 1, []time.Duration{time.Millisecond, 2 * time.Millisecond}, 3, 180},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newRateController(10, 1000)
@@ -149,15 +165,12 @@ func TestA429BurstCutsOnce(t *testing.T) {
 			for i := range tc.successes {
 				c.succeeded(at(4*time.Second + time.Duration(i)*time.Second/time.Duration(tc.successes)))
 			}
-			now := at(5 * time.Second)
-			require.InDelta(t, 320, c.current(now), 1e-9)
-			for range tc.burst {
-				c.throttled(now, 0)
-				now = now.Add(tc.gap)
+			require.InDelta(t, 320, c.current(at(5*time.Second)), 1e-9)
+			for i := range tc.burst {
+				c.throttled(at(5*time.Second+time.Duration(i)*time.Millisecond), 0)
 			}
-			for range tc.later {
-				c.throttled(now, c.epoch)
-				now = now.Add(tc.gap)
+			for _, d := range tc.later {
+				c.throttled(at(5*time.Second+d), c.epoch)
 			}
 			assert.Equal(t, tc.wantCuts, c.epoch)
 			assert.InDelta(t, tc.wantRate, c.from, 0.5, "rate right after the last cut")
@@ -230,7 +243,7 @@ func TestRateFollowsAServerLimit(t *testing.T) {
 	} {
 		t.Run("", func(t *testing.T) {
 			c := newRateController(10, 2000)
-			secs := simulate(c, newBucket(tc.limit), 120*time.Second, 2*time.Millisecond, nil)
+			secs := simulate(c, newBucket(tc.limit), 60*time.Second, 2*time.Millisecond, nil)
 			warm := -1
 			sent, throttled, ok := 0, 0, 0
 			for i, s := range secs {
@@ -251,6 +264,33 @@ func TestRateFollowsAServerLimit(t *testing.T) {
 			assert.LessOrEqual(t, float64(throttled)/float64(sent), tc.wantShare, "429 share")
 			t.Logf("limit %v: warm-up %d s, achieved %.3f, 429 share %.4f, cuts %d", tc.limit, warm, achieved, float64(throttled)/float64(sent), c.epoch)
 		})
+	}
+}
+
+func TestRateHoldsAgainstAFixedWindowLimiter(t *testing.T) {
+	// A limiter that counts requests per calendar second refuses
+	// everything from the moment the count is reached until the second
+	// ends, whatever the rate: the cut must not cascade to the floor. (With
+	// a cut to 0.9 of the rate itself on each episode this achieved 0.46 of
+	// a limit of 200.) The 429 share is higher than against a token bucket:
+	// each overshoot is refused until the window ends.
+	for _, limit := range []float64{20, 50, 200, 1000} {
+		c := newRateController(10, 2000)
+		srv := newBucket(limit)
+		srv.window, srv.tokens = true, limit
+		secs := simulate(c, srv, 60*time.Second, 2*time.Millisecond, nil)
+		ok, sent, throttled := 0, 0, 0
+		for i, s := range secs {
+			if i >= 10 {
+				ok += s.ok
+				assert.GreaterOrEqual(t, s.rate, 0.5*limit, "limit %v, second %d", limit, i)
+			}
+			sent, throttled = sent+s.sent, throttled+s.throttled
+		}
+		achieved := float64(ok) / float64(len(secs)-10) / limit
+		assert.GreaterOrEqual(t, achieved, 0.85, "limit %v", limit)
+		assert.LessOrEqual(t, float64(throttled)/float64(sent), 0.08, "limit %v", limit)
+		t.Logf("fixed window %v: achieved %.3f, 429 share %.4f", limit, achieved, float64(throttled)/float64(sent))
 	}
 }
 

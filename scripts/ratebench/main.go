@@ -30,6 +30,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -72,7 +73,8 @@ type result struct {
 	done    []time.Duration // when each record's call ended, in order
 	failed  int             // records whose call failed (not those the cap stopped)
 	elapsed time.Duration
-	final   float64 // the client's Rate() at the end
+	final   float64   // the client's Rate() at the end
+	rates   []float64 // the client's Rate() at the end of each second
 }
 
 func main() {
@@ -82,6 +84,7 @@ func main() {
 	maxRun := flag.Duration("cap", 180*time.Second, "stop a run that has not finished by then")
 	serial := flag.Bool("serial", false, "run one scenario at a time")
 	dropRise := flag.Bool("drop-rise", true, "also run the 200 → 50 → 200 scenario")
+	trace := flag.Bool("trace", false, "also print each run's 1-s windows to stderr")
 	only := flag.String("policies", "auto,half,double", "which policies to run: auto, half (fixed L/2), double (fixed 2L)")
 	flag.Parse()
 
@@ -100,6 +103,11 @@ func main() {
 	}
 	results := runAll(scenarios, *concurrency, *serial)
 	printTable(results, *concurrency)
+	if *trace {
+		for _, r := range results {
+			printTrace(os.Stderr, r)
+		}
+	}
 }
 
 // policies returns the runs of one limit schedule for the policies named
@@ -202,6 +210,7 @@ func runOne(sc scenario, concurrency int) result {
 	defer cancel()
 	rec.start = time.Now()
 	go applySchedule(ctx, fake, sc.schedule, rec.start)
+	rates := sampleRate(ctx, client)
 	res := result{scenario: sc}
 	var mu sync.Mutex
 	jobs := make(chan int)
@@ -233,10 +242,53 @@ func runOne(sc scenario, concurrency int) result {
 	wg.Wait()
 	res.elapsed = time.Since(rec.start)
 	res.final = client.Rate()
+	cancel()
+	res.rates = <-rates
 	rec.mu.Lock()
 	res.events = rec.log
 	rec.mu.Unlock()
 	return res
+}
+
+// sampleRate records client.Rate() every second until ctx ends, and then
+// sends what it recorded.
+func sampleRate(ctx context.Context, client *blueshift.Client) <-chan []float64 {
+	out := make(chan []float64, 1)
+	go func() {
+		var rates []float64
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				out <- rates
+				return
+			case <-tick.C:
+				rates = append(rates, client.Rate())
+			}
+		}
+	}()
+	return out
+}
+
+// printTrace prints each second of a run: the limit, what the fake
+// received and answered, and the client's allowed rate.
+func printTrace(w io.Writer, r result) {
+	sent, ok := windows(r.events)
+	fmt.Fprintf(w, "# %s, %s: second, limit, requests, successes, 429s, allowed rate\n", r.name, r.policy)
+	for k := range sent {
+		rate := math.NaN()
+		if k < len(r.rates) {
+			rate = r.rates[k]
+		}
+		limited := 0
+		for _, e := range r.events {
+			if int(e.at/time.Second) == k && e.status == http.StatusTooManyRequests {
+				limited++
+			}
+		}
+		fmt.Fprintf(w, "%d\t%g\t%d\t%d\t%d\t%.1f\n", k+1, limitAt(r.schedule, time.Duration(k)*time.Second), sent[k], ok[k], limited, rate)
+	}
 }
 
 // applySchedule changes the fake's limit at the schedule's moments.
