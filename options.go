@@ -238,11 +238,12 @@ func WithRateLimit(perSecond float64, burst int) Option {
 // up to max), and cuts the rate when one does, to just under the rate of
 // calls that succeeded over the last second; then it climbs back and probes
 // upward again. Every attempt waits for its turn, retries included, and
-// never below 1 request a second. The README's "Adaptive rate" section
-// gives the law and its measurements; the CLI's --rate auto is
-// WithAdaptiveRate(10, 1000). It needs 0 < initial <= max, both finite,
-// and cannot be combined with WithRateLimit. Client.Rate reports the rate
-// it allows at any moment. By default there is no limit.
+// the rate never falls below 1 request a second (or initial, if lower).
+// The README's "Adaptive rate" section gives the law and its
+// measurements; the CLI's --rate auto is WithAdaptiveRate(10, 1000). It
+// needs 0 < initial <= max, both finite, and cannot be combined with
+// WithRateLimit. Client.Rate reports the rate it allows at any moment. By
+// default there is no limit.
 func WithAdaptiveRate(initial, max float64) Option {
 	return func(s *settings) error {
 		if !(initial > 0) || !(max >= initial) || math.IsInf(max, 0) {

@@ -29,7 +29,8 @@ import (
 //   - Return: after a cut, the rate climbs linearly back to the rate it had
 //     before the cut over rateReturn (3 s), then doubles every second again
 //     from there, probing for a higher limit.
-//   - Floor: never below rateFloor (1 per second), whatever is answered.
+//   - Floor: never below rateFloor (1 per second; the initial rate if that
+//     is lower), whatever is answered.
 //
 // The constants come from the measurements in the README ("Adaptive rate").
 const (
@@ -62,6 +63,7 @@ type rateController struct {
 	mu       sync.Mutex
 	initial  float64
 	max      float64
+	floor    float64
 	started  bool
 	start    time.Time          // the first grant
 	phase    time.Time          // the last cut (or start - rateReturn)
@@ -74,7 +76,7 @@ type rateController struct {
 }
 
 func newRateController(initial, max float64) *rateController {
-	return &rateController{initial: initial, max: max}
+	return &rateController{initial: initial, max: max, floor: math.Min(rateFloor, initial)}
 }
 
 // begin starts the law's clock at the first request, so a client built
@@ -100,7 +102,7 @@ func (c *rateController) rateAt(now time.Time) float64 {
 	} else {
 		r = c.to * math.Exp2(float64(d-rateReturn)/float64(rateDoubling))
 	}
-	return math.Max(rateFloor, math.Min(r, c.max))
+	return math.Max(c.floor, math.Min(r, c.max))
 }
 
 // tryAcquire is the non-blocking step: "may I send now?". It grants a slot
@@ -181,7 +183,7 @@ func (c *rateController) throttled(now time.Time, epoch uint64) (cut bool, from,
 	if s, ok := c.successRate(now); ok {
 		next = math.Min(r, rateCut*s)
 	}
-	next = math.Max(rateFloor, next)
+	next = math.Max(c.floor, next)
 	c.phase, c.from, c.to = now, next, math.Max(r, next)
 	c.epoch++
 	c.tokens = math.Min(c.tokens, 1)
