@@ -95,7 +95,7 @@ func (c *rateController) rateAt(now time.Time) float64 {
 	if !c.started {
 		return c.initial
 	}
-	d := now.Sub(c.phase)
+	d := max(now.Sub(c.phase), 0) // callers read the clock before the lock: a little out of order
 	var r float64
 	if d < rateReturn {
 		r = c.from + (c.to-c.from)*float64(d)/float64(rateReturn)

@@ -35,6 +35,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -101,13 +102,26 @@ func main() {
 		sched := []step{{0, 200}, {20 * time.Second, 50}, {40 * time.Second, 200}}
 		scenarios = append(scenarios, policies("200→50→200", sched, 200*20+50*20+200*20, 70*time.Second, *only)...)
 	}
+	loadBefore := loadAverage()
 	results := runAll(scenarios, *concurrency, *serial)
 	printTable(results, *concurrency)
+	fmt.Printf("\nload average (1 min) at the start: %s, at the end: %s, on %d CPUs\n", loadBefore, loadAverage(), runtime.NumCPU())
 	if *trace {
 		for _, r := range results {
 			printTrace(os.Stderr, r)
 		}
 	}
+}
+
+// loadAverage returns the machine's 1-minute load average, or "?" where
+// /proc/loadavg does not exist: the runs share the machine, so its load
+// belongs with the figures.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 // policies returns the runs of one limit schedule for the policies named
