@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/blueshift-go/blueshift"
 	"github.com/blueshift-go/blueshift/blueshifttest"
@@ -60,6 +61,8 @@ func TestAdaptiveRateAgainstAServerThatAlwaysThrottles(t *testing.T) {
 }
 
 func TestAdaptiveRateWaitRespectsTheDeadline(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // last: after the fake and the client close
 	client, srv := adaptiveClient(t, 1, 1, 0) // one request a second
 	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "a@example.com"})
 	require.NoError(t, err)
@@ -96,8 +99,9 @@ func TestAdaptiveRateCutIsLogged(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	// Within the first 250 ms there is too little history to measure the
-	// success rate: the cut is 0.9 of the rate.
-	assert.Contains(t, out.String(), `level=DEBUG msg="blueshift: adaptive rate cut" from_per_second=100 to_per_second=90`)
+	// success rate, so the cut is to 90; on a machine so loaded that the
+	// 429 came later, no success in the last second cuts to the floor.
+	assert.Regexp(t, `level=DEBUG msg="blueshift: adaptive rate cut" from_per_second=100 to_per_second=(90|1)\n`, out.String())
 	assert.NotContains(t, out.String(), "ann@example.com")
 }
 
