@@ -5,7 +5,7 @@
 #   bash scripts/bench.sh            # 6 interleaved rounds
 #   ROUNDS=10 bash scripts/bench.sh
 #
-# The last section (about 3 more minutes) runs scripts/ratebench: the
+# The last section (about 75 more seconds) runs scripts/ratebench: the
 # adaptive rate against fixed rates on a fake that throttles (README,
 # "Adaptive rate"); run it alone with `go run ./scripts/ratebench`.
 #
@@ -79,5 +79,5 @@ grep 'summary' "$out/time.txt"
 grep 'Maximum resident set size' "$out/time.txt" | awk '{ printf "peak RSS: %.1f MiB\n", $NF / 1024 }'
 
 echo
-echo "## Adaptive rate vs fixed rates against a throttling fake (scripts/ratebench, ~3 min)"
+echo "## Adaptive rate vs fixed rates against a throttling fake (scripts/ratebench, ~75 s)"
 go run ./scripts/ratebench
