@@ -33,6 +33,9 @@ type call struct {
 	conns  atomic.Int32
 	reused atomic.Bool
 	trace  httptrace.ClientTrace
+	// rateEpoch is the adaptive rate's epoch when this attempt was granted
+	// (ratecontrol.go).
+	rateEpoch uint64
 }
 
 type callKey struct{}
@@ -159,6 +162,9 @@ func closeAndReturnError(resp *http.Response, err error, _ int) (*http.Response,
 // deadline matches context.DeadlineExceeded (x/time/rate's own error does
 // not).
 func (c *Client) waitForRate(ctx context.Context) error {
+	if c.adaptive != nil {
+		return c.waitAdaptive(ctx) // ratecontrol.go
+	}
 	if c.limiter == nil {
 		return nil
 	}

@@ -26,6 +26,7 @@ type Client struct {
 	transport http.RoundTripper // the pool under the auth and timeout layers
 	logger    *slog.Logger      // nil: log nothing
 	limiter   *rate.Limiter     // nil: no rate limit
+	adaptive  *adaptiveRate     // nil: no adaptive rate (ratecontrol.go)
 	budget    *retryBudget      // nil: no retry budget
 }
 
@@ -109,6 +110,7 @@ func newClient(cred *credential, s *settings) *Client {
 		userAgent: "blueshift-go/" + Version,
 		logger:    s.logger,
 		limiter:   s.limiter,
+		adaptive:  s.adaptive,
 	}
 	if s.userAgent != "" {
 		c.userAgent += " " + s.userAgent

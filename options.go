@@ -36,6 +36,7 @@ type settings struct {
 	logger          *slog.Logger
 	userAgent       string
 	limiter         *rate.Limiter
+	adaptive        *adaptiveRate // WithAdaptiveRate
 	retryBudget     int
 	maxConnsPerHost int
 }
@@ -236,10 +237,40 @@ func WithRateLimit(perSecond float64, burst int) Option {
 		if !(perSecond > 0) || math.IsInf(perSecond, 0) || burst < 1 {
 			return fmt.Errorf("blueshift: rate limit needs perSecond > 0 and burst >= 1, got %v and %d", perSecond, burst)
 		}
+		if s.adaptive != nil {
+			return errRateAndAdaptive
+		}
 		s.limiter = rate.NewLimiter(rate.Limit(perSecond), burst)
 		return nil
 	}
 }
+
+// WithAdaptiveRate makes the whole client, shared by any number of
+// goroutines, find Blueshift's rate limit by itself: it starts at initial
+// requests a second, grows while no 429 comes back (doubling every second,
+// up to max), and cuts the rate when one does, to just under the rate of
+// calls that succeeded over the last second; then it climbs back and probes
+// upward again. Every attempt waits for its turn, retries included, and
+// the rate never falls below 1 request a second (or initial, if lower).
+// The README's "Adaptive rate" section gives the law and its
+// measurements; the CLI's --rate auto is WithAdaptiveRate(10, 1000). It
+// needs 0 < initial <= max, both finite, and cannot be combined with
+// WithRateLimit. Client.Rate reports the rate it allows at any moment. By
+// default there is no limit.
+func WithAdaptiveRate(initial, max float64) Option {
+	return func(s *settings) error {
+		if !(initial > 0) || !(max >= initial) || math.IsInf(max, 0) {
+			return fmt.Errorf("blueshift: adaptive rate needs 0 < initial <= max, both finite, got %v and %v", initial, max)
+		}
+		if s.limiter != nil {
+			return errRateAndAdaptive
+		}
+		s.adaptive = newAdaptiveRate(initial, max)
+		return nil
+	}
+}
+
+var errRateAndAdaptive = errors.New("blueshift: WithRateLimit and WithAdaptiveRate cannot be combined: choose one")
 
 // WithRetryBudget sets the client-wide retry budget, n retries (0 to
 // 1,000,000; default 100). A retry spends one; a call that succeeds gives

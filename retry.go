@@ -32,6 +32,7 @@ import (
 func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	st := callFrom(ctx)
 	st.attempts++
+	c.learnRate(ctx, st, resp, err) // ratecontrol.go: the adaptive rate learns each outcome
 	if c.logger != nil {
 		st.ended = time.Now()
 	}

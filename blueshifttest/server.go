@@ -89,6 +89,8 @@ type Server struct {
 	requestID   int
 	inFlight    map[string]int // customer (all its identifiers) → calls being served now
 	maxInFlight int
+	limit       *rateBucket // WithRateLimit, SetRateLimit (ratelimit.go); nil: none
+	rateLimited int         // 429s sent for limit
 }
 
 // NewServer starts a fake Blueshift on a loopback port. Close it when done.
@@ -129,6 +131,7 @@ func (s *Server) Reset() {
 	defer s.mu.Unlock()
 	s.requests, s.failNext, s.dropNext, s.delay, s.failRate = nil, nil, 0, 0, 0
 	s.tracked, s.maxInFlight = map[string]bool{}, 0
+	s.rateLimited = 0
 }
 
 // FailNext makes the next n requests fail with status, with the body
@@ -327,6 +330,8 @@ func (s *Server) record(r *http.Request, body []byte) (fault, string) {
 		if rand.IntN(2) == 0 {
 			f.status = http.StatusServiceUnavailable
 		}
+	case s.rateLimitedNow(time.Now()):
+		f.status = http.StatusTooManyRequests
 	}
 	return f, fmt.Sprintf("fake-%08d", s.requestID)
 }

@@ -5,6 +5,10 @@
 #   bash scripts/bench.sh            # 6 interleaved rounds
 #   ROUNDS=10 bash scripts/bench.sh
 #
+# The last section (about 75 more seconds) runs scripts/ratebench: the
+# adaptive rate against fixed rates on a fake that throttles (README,
+# "Adaptive rate"); run it alone with `go run ./scripts/ratebench`.
+#
 # Each round runs every benchmark once, the raw baseline and the SDK back
 # to back for each case, raw first in odd rounds and the SDK first in even
 # ones, so machine noise and ordering hit both alike; the ratios are
@@ -73,3 +77,7 @@ BLUESHIFT_API_KEY=test-api-key /usr/bin/time -v "$out/blueshift" start-tracking 
 kill "$fake"
 grep 'summary' "$out/time.txt"
 grep 'Maximum resident set size' "$out/time.txt" | awk '{ printf "peak RSS: %.1f MiB\n", $NF / 1024 }'
+
+echo
+echo "## Adaptive rate vs fixed rates against a throttling fake (scripts/ratebench, ~75 s)"
+go run ./scripts/ratebench

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"time"
 
@@ -21,10 +22,11 @@ func runFakeServer(ctx context.Context, args []string, stdout, stderr io.Writer)
 	apiKey := fs.String("api-key", blueshifttest.DefaultAPIKey, "the API key the fake accepts (a test key, never a real one)")
 	failRate := fs.Float64("fail-rate", 0, "fraction of requests answered with 429 or 503, from 0 to 1")
 	delay := fs.Duration("delay", 0, "wait this long before answering each request")
+	rateLimit := fs.Float64("rate-limit", 0, "answer 429 to requests above this many a second (a token bucket with a tenth of a second's burst); 0: no limit")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "blueshift fake-server: serve a fake Blueshift (customer tracking endpoints) on loopback\n\nFlags:\n")
 		fs.PrintDefaults()
-		fmt.Fprint(fs.Output(), "\nExample:\n  blueshift fake-server --fail-rate 0.1 &\n  BLUESHIFT_API_KEY=test-api-key blueshift start-tracking --base-url http://127.0.0.1:8080 --file customers.csv\n")
+		fmt.Fprint(fs.Output(), "\nExample:\n  blueshift fake-server --fail-rate 0.1 &\n  blueshift fake-server --rate-limit 50 &\n  BLUESHIFT_API_KEY=test-api-key blueshift start-tracking --base-url http://127.0.0.1:8080 --file customers.csv\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -40,6 +42,8 @@ func runFakeServer(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fail("--fail-rate must be between 0 and 1")
 	case *delay < 0:
 		return fail("--delay must not be negative")
+	case !(*rateLimit >= 0) || math.IsInf(*rateLimit, 0):
+		return fail("--rate-limit must be a number of requests per second, 0 or more")
 	}
 	host, _, err := net.SplitHostPort(*listen)
 	if err != nil {
@@ -54,7 +58,8 @@ func runFakeServer(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	// Record nothing: a fake serving a million-record rehearsal must not
 	// keep a million requests in memory.
-	srv := blueshifttest.NewServer(blueshifttest.WithListener(l), blueshifttest.WithAPIKey(*apiKey), blueshifttest.WithRecordLimit(0))
+	srv := blueshifttest.NewServer(blueshifttest.WithListener(l), blueshifttest.WithAPIKey(*apiKey), blueshifttest.WithRecordLimit(0),
+		blueshifttest.WithRateLimit(*rateLimit, 0))
 	srv.FailRandomly(*failRate)
 	srv.SetDelay(*delay)
 	fmt.Fprintf(stdout, "fake Blueshift listening on %s (API key %q); stop with Ctrl-C\n", srv.URL, srv.APIKey)

@@ -1,0 +1,457 @@
+package blueshift
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// t0 is the fake clock's start.
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+// bucket is the server side of a simulation: Blueshift's limit as a token
+// bucket that starts full (like blueshifttest.WithRateLimit), or, with
+// window, as a counter of at most limit requests per calendar second.
+type bucket struct {
+	limit, burst, tokens float64
+	last                 time.Time
+	window               bool
+}
+
+func newBucket(limit float64) *bucket {
+	b := math.Max(1, math.Floor(limit/10))
+	return &bucket{limit: limit, burst: b, tokens: b, last: t0}
+}
+
+func (b *bucket) allow(now time.Time) bool {
+	if b.limit <= 0 {
+		return b.limit == 0 // 0: never throttles; < 0: throttles everything
+	}
+	if b.window {
+		if !now.Truncate(time.Second).Equal(b.last.Truncate(time.Second)) {
+			b.tokens = b.limit
+		}
+		b.last = now
+		if b.tokens < 1 {
+			return false
+		}
+		b.tokens--
+		return true
+	}
+	b.tokens = math.Min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.limit)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// second is what happened in one second of a simulation.
+type second struct {
+	sent, ok, throttled int
+	rate                float64 // allowed rate at the end of the second
+}
+
+// simulate drives c with a fake clock for d: a client with always one more
+// request to send asks tryAcquire, sends each granted request to srv, and
+// reports the outcome to c after latency. limit(t) may change srv's limit
+// over time (nil: fixed). It returns what happened in each second.
+func simulate(c *rateController, srv *bucket, d, latency time.Duration, limit func(time.Duration) float64) []second {
+	type outcome struct {
+		due   time.Time
+		ok    bool
+		epoch uint64
+	}
+	var pending []outcome
+	out := make([]second, int(d/time.Second))
+	for now := t0; now.Before(t0.Add(d)); {
+		for len(pending) > 0 && !pending[0].due.After(now) {
+			if p := pending[0]; p.ok {
+				c.succeeded(p.due)
+			} else {
+				c.throttled(p.due, p.epoch)
+			}
+			pending = pending[1:]
+		}
+		sec := &out[int(now.Sub(t0)/time.Second)]
+		sec.rate = c.current(now)
+		if limit != nil {
+			srv.limit = limit(now.Sub(t0))
+		}
+		epoch, wait, ok := c.tryAcquire(now)
+		if ok {
+			accepted := srv.allow(now)
+			sec.sent++
+			if accepted {
+				sec.ok++
+			} else {
+				sec.throttled++
+			}
+			pending = append(pending, outcome{now.Add(latency), accepted, epoch})
+			continue
+		}
+		if len(pending) > 0 && pending[0].due.Sub(now) < wait {
+			wait = pending[0].due.Sub(now)
+		}
+		now = now.Add(min(max(wait, time.Microsecond), 100*time.Millisecond)) // visit every second
+	}
+	return out
+}
+
+func TestRateGrowsToMaxAndStaysWhenNeverThrottled(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		initial, max float64
+		reachBy      int // second by whose end the rate is max
+	}{
+		{"default auto", 10, 1000, 7},   // 10·2^t = 1000 at t = 6.6 s
+		{"low max", 10, 50, 3},          // 10·2^t = 50 at t = 2.3 s
+		{"initial is max", 100, 100, 1}, // nothing to grow
+		{"tiny initial", 0.5, 5, 4},     // 0.5·2^t = 5 at t = 3.3 s
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newRateController(tc.initial, tc.max)
+			secs := simulate(c, newBucket(0), 60*time.Second, time.Millisecond, nil)
+			for i, s := range secs {
+				assert.LessOrEqual(t, s.rate, tc.max, "second %d", i)
+				assert.Zero(t, s.throttled)
+				if i >= tc.reachBy {
+					assert.Equal(t, tc.max, s.rate, "second %d", i)
+					assert.InDelta(t, tc.max, s.sent, tc.max*0.02+1, "sent in second %d", i)
+				}
+			}
+			assert.Equal(t, uint64(0), c.epoch, "no cut")
+		})
+	}
+}
+
+func TestA429BurstCutsOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		successes int             // spread evenly over [4 s, 5 s)
+		burst     int             // 429s at 5 s for requests granted before the first cut
+		later     []time.Duration // then 429s for requests granted after the last cut, at 5 s + these
+		wantCuts  uint64
+		wantRate  float64 // rate right after the last cut
+	}{
+		// At 5 s the law allows 10·2^5 = 320/s; 200 succeeded in the last
+		// second, so the cut goes to 0.9 × 200.
+		{"one 429", 200, 1, nil, 1, 180},
+		{"a burst of 50 is one episode", 200, 50, nil, 1, 180},
+		// Successes above the rate measure no lower limit: the rate stays,
+		// and the episode still counts.
+		{"successes above the rate", 400, 1, nil, 1, 320},
+		// A 429 for a request granted after the cut is a new episode; half
+		// a second later 100 succeeded in the last second: cut to 90.
+		{"a new episode cuts again", 200, 10, []time.Duration{500 * time.Millisecond}, 2, 90},
+		// At 5.7 s, 60 succeeded in the last second: cut to 54.
+		{"three episodes", 200, 1, []time.Duration{500 * time.Millisecond, 700 * time.Millisecond}, 3, 54},
+		// Right after a cut the last second still says 200: a new
+		// episode keeps 180, it does not cascade.
+		{"a new episode at once", 200, 1, []time.Duration{time.Millisecond, 2 * time.Millisecond}, 3, 180},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newRateController(10, 1000)
+			_, _, ok := c.tryAcquire(t0)
+			require.True(t, ok)
+			for i := range tc.successes {
+				c.succeeded(at(4*time.Second + time.Duration(i)*time.Second/time.Duration(tc.successes)))
+			}
+			require.InDelta(t, 320, c.current(at(5*time.Second)), 1e-9)
+			for i := range tc.burst {
+				c.throttled(at(5*time.Second+time.Duration(i)*time.Millisecond), 0)
+			}
+			for _, d := range tc.later {
+				c.throttled(at(5*time.Second+d), c.epoch)
+			}
+			assert.Equal(t, tc.wantCuts, c.epoch)
+			assert.InDelta(t, tc.wantRate, c.from, 0.5, "rate right after the last cut")
+		})
+	}
+}
+
+func TestCutRateReturnsLinearlyThenDoubles(t *testing.T) {
+	c := newRateController(10, 1000)
+	_, _, _ = c.tryAcquire(t0)
+	for i := range 100 {
+		c.succeeded(at(3*time.Second + time.Duration(i)*10*time.Millisecond))
+	}
+	c.throttled(at(4*time.Second), 0) // rate 160, 100 succeeded in the last second: cut to 90
+	for _, tc := range []struct {
+		after time.Duration
+		want  float64
+	}{
+		{0, 90},
+		{1500 * time.Millisecond, 125}, // halfway back to 160
+		{3 * time.Second, 160},         // back
+		{4 * time.Second, 320},         // doubling again
+		{5 * time.Second, 640},         // ...
+		{6 * time.Second, 1000},        // up to max
+		{time.Hour, 1000},              // and stays
+	} {
+		assert.InDelta(t, tc.want, c.current(at(4*time.Second+tc.after)), 0.01, "%v after the cut", tc.after)
+	}
+}
+
+func TestRateNeverFallsBelowTheFloor(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		initial float64
+		floor   float64
+	}{
+		{"from the default start", 10, 1},
+		{"from a start below 1/s, the floor is the start", 0.25, 0.25},
+		{"from a high start", 1000, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newRateController(tc.initial, 1000)
+			secs := simulate(c, newBucket(-1), 120*time.Second, time.Millisecond, nil)
+			for i, s := range secs {
+				assert.Zero(t, s.ok)
+				assert.GreaterOrEqual(t, s.rate, tc.floor, "second %d", i)
+			}
+			// It reaches the floor and still sends, at about the floor
+			// (below 1/s the sends are further apart than the 3-s return,
+			// so the rate climbs a little between them): the calls end by
+			// their retry rules, not by starving.
+			lowest, total := math.Inf(1), 0
+			for _, s := range secs[60:] {
+				lowest, total = math.Min(lowest, s.rate), total+s.sent
+			}
+			assert.InDelta(t, tc.floor, lowest, 0.1*tc.floor)
+			assert.GreaterOrEqual(t, float64(total), 0.9*60*tc.floor)
+			assert.LessOrEqual(t, float64(total), 1.5*60*tc.floor+1)
+		})
+	}
+}
+
+func TestRateFollowsAServerLimit(t *testing.T) {
+	for _, tc := range []struct {
+		limit     float64
+		wantWarm  int     // seconds, at most, until a second with 0.9 × limit successes
+		wantShare float64 // at most, 429s over all sent
+	}{
+		{20, 10, 0.03},
+		{50, 10, 0.03},
+		{200, 10, 0.03},
+		{1000, 10, 0.03},
+	} {
+		t.Run("", func(t *testing.T) {
+			c := newRateController(10, 2000)
+			secs := simulate(c, newBucket(tc.limit), 60*time.Second, 2*time.Millisecond, nil)
+			warm := -1
+			sent, throttled, ok := 0, 0, 0
+			for i, s := range secs {
+				if warm < 0 && float64(s.ok) >= 0.9*tc.limit {
+					warm = i + 1
+				}
+				sent, throttled = sent+s.sent, throttled+s.throttled
+				if warm >= 0 && i >= warm {
+					ok += s.ok
+				}
+				assert.GreaterOrEqual(t, s.rate, rateFloor)
+			}
+			require.Positive(t, warm)
+			assert.LessOrEqual(t, warm, tc.wantWarm, "warm-up")
+			achieved := float64(ok) / float64(len(secs)-warm) / tc.limit
+			assert.GreaterOrEqual(t, achieved, 0.9, "achieved fraction of the limit")
+			assert.LessOrEqual(t, achieved, 1.11)
+			assert.LessOrEqual(t, float64(throttled)/float64(sent), tc.wantShare, "429 share")
+			t.Logf("limit %v: warm-up %d s, achieved %.3f, 429 share %.4f, cuts %d", tc.limit, warm, achieved, float64(throttled)/float64(sent), c.epoch)
+		})
+	}
+}
+
+func TestRateHoldsAgainstAFixedWindowLimiter(t *testing.T) {
+	// A limiter that counts requests per calendar second refuses
+	// everything from the moment the count is reached until the second
+	// ends, whatever the rate: the cut must not cascade to the floor. (With
+	// a cut to 0.9 of the rate itself on each episode this achieved 0.46 of
+	// a limit of 200.) The 429 share is higher than against a token bucket:
+	// each overshoot is refused until the window ends.
+	for _, limit := range []float64{20, 50, 200, 1000} {
+		c := newRateController(10, 2000)
+		srv := newBucket(limit)
+		srv.window, srv.tokens = true, limit
+		secs := simulate(c, srv, 60*time.Second, 2*time.Millisecond, nil)
+		ok, sent, throttled := 0, 0, 0
+		for i, s := range secs {
+			if i >= 10 {
+				ok += s.ok
+				assert.GreaterOrEqual(t, s.rate, 0.5*limit, "limit %v, second %d", limit, i)
+			}
+			sent, throttled = sent+s.sent, throttled+s.throttled
+		}
+		achieved := float64(ok) / float64(len(secs)-10) / limit
+		assert.GreaterOrEqual(t, achieved, 0.85, "limit %v", limit)
+		assert.LessOrEqual(t, float64(throttled)/float64(sent), 0.08, "limit %v", limit)
+		t.Logf("fixed window %v: achieved %.3f, 429 share %.4f", limit, achieved, float64(throttled)/float64(sent))
+	}
+}
+
+func TestRateFollowsALimitThatDropsAndRises(t *testing.T) {
+	limit := func(d time.Duration) float64 {
+		if d >= 30*time.Second && d < 60*time.Second {
+			return 50
+		}
+		return 200
+	}
+	c := newRateController(10, 1000)
+	secs := simulate(c, newBucket(200), 90*time.Second, 2*time.Millisecond, limit)
+	drop, rise := -1, -1
+	for i := 30; i < 60 && drop < 0; i++ {
+		if float64(secs[i].sent) <= 1.1*50 {
+			drop = i + 1 - 30
+		}
+	}
+	for i := 60; i < 90 && rise < 0; i++ {
+		if float64(secs[i].ok) >= 0.9*200 {
+			rise = i + 1 - 60
+		}
+	}
+	assert.Positive(t, drop)
+	assert.LessOrEqual(t, drop, 10, "seconds to adapt to the drop")
+	assert.Positive(t, rise)
+	assert.LessOrEqual(t, rise, 10, "seconds to adapt to the rise")
+	for i := 40; i < 60; i++ {
+		assert.LessOrEqual(t, float64(secs[i].sent), 1.25*50, "second %d sends near the low limit", i)
+	}
+	t.Logf("drop adapted in %d s, rise in %d s", drop, rise)
+}
+
+func TestPacingGrantsOnlyWhenDue(t *testing.T) {
+	c := newRateController(100, 100)
+	now := t0
+	_, _, ok := c.tryAcquire(now) // the first slot is free
+	require.True(t, ok)
+	_, wait, ok := c.tryAcquire(now)
+	require.False(t, ok)
+	assert.Equal(t, 10*time.Millisecond, wait, "next slot at 100/s")
+
+	// A cut while a waiter waits: its slot is now due at the new rate, not
+	// at the one it was told.
+	for i := range 50 {
+		c.succeeded(now.Add(time.Duration(i) * 10 * time.Millisecond))
+	}
+	now = now.Add(500 * time.Millisecond)
+	c.tokens, c.last = 0, now
+	c.throttled(now, 0) // 50 in the last 0.5 s = 100/s: cut to 90/s
+	require.InDelta(t, 90, c.current(now), 1e-9)
+	_, wait, ok = c.tryAcquire(now)
+	assert.False(t, ok)
+	assert.InDelta(t, float64(time.Second)/90, float64(wait), float64(time.Microsecond))
+	_, _, ok = c.tryAcquire(now.Add(wait))
+	assert.True(t, ok)
+
+	// After an idle spell, at most a small catch-up goes at once: 2 slots
+	// at 90/s, not a second's worth.
+	granted := 0
+	for {
+		if _, _, ok := c.tryAcquire(now.Add(10 * time.Second)); !ok {
+			break
+		}
+		granted++
+	}
+	assert.Equal(t, 2, granted)
+}
+
+func TestSuccessRateWindow(t *testing.T) {
+	c := newRateController(10, 1000)
+	c.begin(t0)
+	_, ok := c.successRate(at(100 * time.Millisecond))
+	assert.False(t, ok, "too little history")
+	next := 0 // successes at 100/s, one every 10 ms, fed up to the time asked
+	for _, tc := range []struct {
+		at    time.Duration
+		until time.Duration // successes stop here
+		want  float64
+	}{
+		{500 * time.Millisecond, 3 * time.Second, 100}, // half a second of history
+		{2999 * time.Millisecond, 3 * time.Second, 100},
+		{3500 * time.Millisecond, 3 * time.Second, 50}, // half of the last second had successes
+		{4 * time.Second, 3 * time.Second, 0},
+		{time.Hour, 3 * time.Second, 0},
+	} {
+		for ; time.Duration(next)*10*time.Millisecond <= min(tc.at, tc.until-time.Millisecond); next++ {
+			c.succeeded(at(time.Duration(next) * 10 * time.Millisecond))
+		}
+		s, ok := c.successRate(at(tc.at))
+		require.True(t, ok)
+		assert.InDelta(t, tc.want, s, 5, "at %v", tc.at)
+	}
+}
+
+func TestAdaptiveWaitEndsWithTheContext(t *testing.T) {
+	a := newAdaptiveRate(rateFloor, rateFloor) // one slot a second
+	_, err := a.wait(context.Background())     // the first is free
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = a.wait(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 50*time.Millisecond, "gives up at once: the slot is due after the deadline")
+
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	_, err = a.wait(ctx)
+	assert.True(t, errors.Is(err, context.Canceled))
+}
+
+func TestWithAdaptiveRateValidates(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		initial, max float64
+	}{
+		{"zero initial", 0, 10},
+		{"negative initial", -1, 10},
+		{"max below initial", 10, 5},
+		{"NaN initial", math.NaN(), 10},
+		{"NaN max", 10, math.NaN()},
+		{"infinite max", 10, math.Inf(1)},
+		{"infinite both", math.Inf(1), math.Inf(1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, err := NewClient("abc123", WithAdaptiveRate(tc.initial, tc.max))
+			assert.Nil(t, client)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "blueshift: adaptive rate needs 0 < initial <= max")
+		})
+	}
+	for name, opts := range map[string][]Option{
+		"rate limit first":    {WithRateLimit(50, 1), WithAdaptiveRate(10, 1000)},
+		"adaptive rate first": {WithAdaptiveRate(10, 1000), WithRateLimit(50, 1)},
+	} {
+		client, err := NewClient("abc123", opts...)
+		assert.Nil(t, client, name)
+		assert.ErrorIs(t, err, errRateAndAdaptive, name)
+	}
+}
+
+func TestClientRate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+		want float64
+	}{
+		{"no limit", nil, 0},
+		{"fixed", []Option{WithRateLimit(50, 5)}, 50},
+		{"adaptive before the first call", []Option{WithAdaptiveRate(10, 1000)}, 10},
+		{"adaptive, equal bounds", []Option{WithAdaptiveRate(2.5, 2.5)}, 2.5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, err := NewClient("abc123", tc.opts...)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, client.Rate())
+		})
+	}
+}
