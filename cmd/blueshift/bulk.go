@@ -42,6 +42,9 @@ type bulkSummary struct {
 	writeErr error
 	// cut is true when a second interrupt cut the calls in flight.
 	cut bool
+	// finalRate is the client's rate limit at the end, with --rate auto
+	// (blueshift.Client.Rate); 0 otherwise.
+	finalRate float64
 }
 
 // errSecondInterrupt is the stop cause of a second interrupt.

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,7 +23,8 @@ type trackingConfig struct {
 	file, results       string
 	resume, yes, dryRun bool
 	concurrency, burst  int
-	rate                float64
+	rate                rateFlag
+	rateMax             float64 // --rate-max, for --rate auto
 	region, baseURL     string
 	apiKeyFile          string
 	timeout             time.Duration
@@ -75,8 +77,10 @@ func newTrackingFlags(c *trackingConfig) *flag.FlagSet {
 	fs.StringVar(&c.results, "results", "", "bulk: write a header and one NDJSON result per record to this file")
 	fs.BoolVar(&c.resume, "resume", false, "bulk: continue the run of --results: skip records already ok, append the rest")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "bulk: calls in flight at once (1-256)")
-	fs.Float64Var(&c.rate, "rate", 20, "bulk: requests per second at most, retries included (Blueshift suggests about 50)")
-	fs.IntVar(&c.burst, "burst", 1, "bulk: requests that may go at once above --rate")
+	c.rate = rateFlag{perSecond: 20}
+	fs.Var(&c.rate, "rate", "bulk: requests per second at most, retries included (Blueshift suggests about 50), or auto: find Blueshift's limit, starting at 10/s (default 20)")
+	fs.Float64Var(&c.rateMax, "rate-max", 1000, "bulk: with --rate auto, the highest rate it may reach")
+	fs.IntVar(&c.burst, "burst", 1, "bulk: requests that may go at once above a fixed --rate")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "bulk: read and check the input, report what would be sent; send nothing")
 	fs.StringVar(&c.region, "region", "", "Blueshift region, us or eu; replaces BLUESHIFT_REGION and BLUESHIFT_BASE_URL")
 	fs.StringVar(&c.baseURL, "base-url", "", "send to this base URL; replaces BLUESHIFT_REGION and BLUESHIFT_BASE_URL")
@@ -144,8 +148,12 @@ func (c *trackingConfig) numberProblem() string {
 	switch {
 	case c.concurrency < 1 || c.concurrency > 256:
 		return "--concurrency must be between 1 and 256"
-	case !(c.rate > 0) || math.IsInf(c.rate, 0):
-		return "--rate must be a number above 0"
+	case !c.rate.auto && (!(c.rate.perSecond > 0) || math.IsInf(c.rate.perSecond, 0)):
+		return "--rate must be a number above 0, or auto"
+	case c.rate.auto && (!(c.rateMax >= autoInitialRate) || math.IsInf(c.rateMax, 0)):
+		return fmt.Sprintf("--rate-max must be a number of at least %v (where --rate auto starts)", autoInitialRate)
+	case c.rate.auto && c.burst != 1:
+		return "--burst applies to a fixed --rate, not to --rate auto"
 	case c.burst < 1:
 		return "--burst must be at least 1"
 	case c.timeout <= 0:
@@ -190,7 +198,7 @@ const maxKeyFile = 64 << 10
 func (c *trackingConfig) clientOptions(transport http.RoundTripper) ([]blueshift.Option, error) {
 	opts := []blueshift.Option{
 		blueshift.WithUserAgent("blueshift-cli"),
-		blueshift.WithRateLimit(c.rate, c.burst),
+		c.rate.option(c.burst, c.rateMax),
 		// The rate limit already bounds the load retries add, and a bulk
 		// run must not turn a failure burst into records lost for want of
 		// budget: retries are bounded per call by the retry max instead.
@@ -285,4 +293,45 @@ func printTrackingHelp(w io.Writer, fs *flag.FlagSet, name string) {
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
 	fmt.Fprintf(w, "\nExamples:\n  BLUESHIFT_API_KEY=... blueshift %s --customer-id CUST-12345%s\n  blueshift %s --api-key-file key.txt --file customers.csv --results out.ndjson --rate 50%s\n  blueshift %s --api-key-file key.txt --file customers.csv --results out.ndjson --resume%s\n", name, yes, name, yes, name, yes)
+}
+
+// autoInitialRate is where --rate auto starts, in requests a second.
+const autoInitialRate = 10
+
+// rateFlag is the value of --rate: a number of requests a second, or auto.
+type rateFlag struct {
+	perSecond float64
+	auto      bool
+}
+
+// String returns the flag's value as given.
+func (r *rateFlag) String() string {
+	if r.auto {
+		return "auto"
+	}
+	return strconv.FormatFloat(r.perSecond, 'g', -1, 64)
+}
+
+// Set parses "auto" or a number.
+func (r *rateFlag) Set(v string) error {
+	if strings.EqualFold(strings.TrimSpace(v), "auto") {
+		r.auto, r.perSecond = true, 0
+		return nil
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil {
+		return errors.New("not a number or auto")
+	}
+	r.auto, r.perSecond = false, f
+	return nil
+}
+
+// option returns the client option for the rate: blueshift.WithAdaptiveRate
+// from autoInitialRate up to rateMax for auto, blueshift.WithRateLimit
+// otherwise.
+func (r *rateFlag) option(burst int, rateMax float64) blueshift.Option {
+	if r.auto {
+		return blueshift.WithAdaptiveRate(autoInitialRate, rateMax)
+	}
+	return blueshift.WithRateLimit(r.perSecond, burst)
 }

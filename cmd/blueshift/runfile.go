@@ -58,6 +58,9 @@ func runFile(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stderr i
 	}
 	job.progress = newProgress(stderr, fr.total, cfg.progressEvery)
 	sum := runBulk(ctx, job)
+	if cfg.rate.auto && !cfg.dryRun {
+		sum.finalRate = fr.client.Rate()
+	}
 	printSummary(stderr, cfg.command, cfg.dryRun, sum)
 	return fr.exitCode(ctx, sum)
 }
@@ -319,7 +322,11 @@ func printSummary(w io.Writer, name string, dryRun bool, s bulkSummary) {
 	if secs := s.elapsed.Seconds(); secs > 0 {
 		rate = float64(processed) / secs
 	}
-	fmt.Fprintf(w, "%s summary: %d ok, %d failed, %d invalid, %d skipped (%d already ok from an earlier run); %s %d in %s (%.1f records/s)\n",
+	auto := ""
+	if s.finalRate > 0 {
+		auto = fmt.Sprintf("; --rate auto: achieved %.1f/s, final rate %.1f/s", rate, s.finalRate)
+	}
+	fmt.Fprintf(w, "%s summary: %d ok, %d failed, %d invalid, %d skipped (%d already ok from an earlier run); %s %d in %s (%.1f records/s)%s\n",
 		name, s.counts[outcomeOK], s.counts[outcomeFailed], s.counts[outcomeInvalid]+s.keptInvalid, s.counts[outcomeSkipped]+s.resumed, s.resumed,
-		verb, processed, s.elapsed.Round(time.Millisecond), rate)
+		verb, processed, s.elapsed.Round(time.Millisecond), rate, auto)
 }
