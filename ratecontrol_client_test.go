@@ -63,7 +63,7 @@ func TestAdaptiveRateAgainstAServerThatAlwaysThrottles(t *testing.T) {
 func TestAdaptiveRateWaitRespectsTheDeadline(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // last: after the fake and the client close
-	client, srv := adaptiveClient(t, 1, 1, 0) // one request a second
+	client, srv := adaptiveClient(t, 1, 1, 0)          // one request a second
 	_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "a@example.com"})
 	require.NoError(t, err)
 
