@@ -87,7 +87,7 @@ func (o *Outbox) failed(ctx context.Context, e claimed, err error) {
 		o.exec(ctx, "release lease", q.release, e.key, e.owner)
 	default:
 		wait := o.backoff(e.attempts)
-		o.s.logger.Warn("outbox: delivery failed; retrying the customer later", "attempts", e.attempts+1, "retry_in", wait, "error", err)
+		o.s.logger.Debug("outbox: delivery failed; retrying the customer later", "attempts", e.attempts+1, "retry_in", wait, "error", err)
 		o.exec(ctx, "record failure", q.retry, e.version, o.s.maxAge.Milliseconds(), e.version, wait.Milliseconds(), msg, e.key, e.owner)
 	}
 }

@@ -25,7 +25,7 @@ func fastOptions() []Option {
 	return []Option{
 		WithBackoff(5*time.Millisecond, 50*time.Millisecond), WithLease(2 * time.Second),
 		WithClientTimeout(time.Second), WithPollInterval(20 * time.Millisecond),
-		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		WithLogger(slog.New(slog.NewTextHandler(testLogOut, nil))),
 	}
 }
 
@@ -187,4 +187,12 @@ func paths(fake *blueshifttest.Server) []string {
 		out = append(out, r.Path)
 	}
 	return out
+}
+
+var testLogOut io.Writer = io.Discard
+
+func init() {
+	if os.Getenv("OUTBOX_TEST_LOG") != "" {
+		testLogOut = os.Stderr
+	}
 }

@@ -12,7 +12,7 @@ type queries struct {
 	stats, nextDue, listDead, retryDead                     string
 }
 
-func buildQueries(sql func(string) string) queries {
+func buildQueries(sql func(string) string, claimSQL string) queries {
 	return queries{
 		// args: key, email, customer_id, cookie, device_id, state
 		upsert: sql(`INSERT INTO blueshift_outbox (customer_key, email, customer_id, cookie, device_id, state, version,
@@ -31,12 +31,7 @@ func buildQueries(sql func(string) string) queries {
 			attempts = CASE WHEN blueshift_outbox.status = 1 THEN blueshift_outbox.attempts ELSE 0 END,
 			last_error = CASE WHEN blueshift_outbox.status = 1 THEN blueshift_outbox.last_error ELSE '' END`),
 		// args: owner, lease ms, limit
-		claim: sql(`UPDATE blueshift_outbox SET lease_owner = ?, next_attempt_at = {now} + ?
-		WHERE customer_key IN (SELECT customer_key FROM blueshift_outbox
-			WHERE status = 1 AND next_attempt_at <= {now}
-			ORDER BY next_attempt_at LIMIT ?{skiplocked})
-		AND status = 1 AND next_attempt_at <= {now}
-		RETURNING customer_key, email, customer_id, cookie, device_id, state, version, attempts`),
+		claim: claimSQL,
 		// args: version, version, key, owner
 		delivered: sql(`UPDATE blueshift_outbox SET status = CASE WHEN version = ? THEN 0 ELSE 1 END,
 			delivered_version = ?, lease_owner = '', next_attempt_at = {now}, attempts = 0, last_error = ''
@@ -71,3 +66,22 @@ func buildQueries(sql func(string) string) queries {
 		WHERE customer_key = ? AND status = 2`),
 	}
 }
+
+// sqliteClaim leases due rows; SQLite has one writer at a time.
+const sqliteClaim = `UPDATE blueshift_outbox SET lease_owner = ?, next_attempt_at = {now} + ?
+	WHERE customer_key IN (SELECT customer_key FROM blueshift_outbox
+		WHERE status = 1 AND next_attempt_at <= {now}
+		ORDER BY next_attempt_at LIMIT ?)
+	RETURNING customer_key, email, customer_id, cookie, device_id, state, version, attempts`
+
+// postgresClaim leases due rows that no other transaction holds. The rows
+// are picked in a CTE, which Postgres runs once (an IN subquery may be
+// rescanned and return more than LIMIT rows).
+const postgresClaim = `WITH due AS (
+		SELECT customer_key FROM blueshift_outbox
+		WHERE status = 1 AND next_attempt_at <= {now}
+		ORDER BY next_attempt_at LIMIT $3
+		FOR UPDATE SKIP LOCKED)
+	UPDATE blueshift_outbox AS o SET lease_owner = $1, next_attempt_at = {now} + $2
+	FROM due WHERE o.customer_key = due.customer_key
+	RETURNING o.customer_key, o.email, o.customer_id, o.cookie, o.device_id, o.state, o.version, o.attempts`

@@ -51,8 +51,14 @@ func (o *Outbox) Run(ctx context.Context) error {
 			break
 		}
 		entries, err := o.claim(ctx, n)
-		for range n - len(entries) {
+		for range n - min(len(entries), n) {
 			<-slots
+		}
+		if len(entries) > n { // never expected: give back what has no slot
+			for _, e := range entries[n:] {
+				o.exec(context.WithoutCancel(ctx), "release lease", o.d.q.release, e.key, e.owner)
+			}
+			entries = entries[:n]
 		}
 		if err != nil {
 			if ctx.Err() == nil {

@@ -96,8 +96,6 @@ type dialect struct {
 	name string
 	// now is the database clock in Unix milliseconds.
 	now string
-	// skipLocked ends the claim's inner SELECT.
-	skipLocked string
 	// lockSchema serializes migrations between processes, if needed.
 	lockSchema string
 	// dollar means placeholders are $1, $2, … instead of ?.
@@ -116,7 +114,6 @@ var (
 	postgresDialect = newDialect(&dialect{
 		name:       "postgres",
 		now:        `CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)`,
-		skipLocked: ` FOR UPDATE SKIP LOCKED`,
 		lockSchema: `SELECT pg_advisory_xact_lock(7238151163024101989)`,
 		dollar:     true,
 	})
@@ -124,16 +121,19 @@ var (
 
 // newDialect builds d's queries from the shared templates.
 func newDialect(d *dialect) *dialect {
-	d.q = buildQueries(d.sql)
+	claim := sqliteClaim
+	if d.dollar {
+		claim = postgresClaim
+	}
+	d.q = buildQueries(d.sql, d.sql(claim))
 	return d
 }
 
 // sql rewrites a query template for d: {now} becomes the clock
-// expression, {skiplocked} the locking clause, and ? placeholders become
+// expression, and ? placeholders become
 // $n where needed.
 func (d *dialect) sql(tmpl string) string {
 	s := strings.ReplaceAll(tmpl, "{now}", d.now)
-	s = strings.ReplaceAll(s, "{skiplocked}", d.skipLocked)
 	if !d.dollar {
 		return s
 	}
