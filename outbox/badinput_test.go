@@ -143,7 +143,7 @@ func txStores(t testing.TB) []txStore {
 	}, sqliteDialect.sql}}
 	if dsn := postgresDSN(t, false); dsn != "" {
 		out = append(out, txStore{"postgres", func(t testing.TB) (*sql.DB, Store) {
-			db := freshPostgres(t, dsn)
+			db, _ := freshPostgres(t, dsn)
 			return db, Postgres(db)
 		}, postgresDialect.sql})
 	}

@@ -42,6 +42,19 @@ func TestCrash(t *testing.T) {
 	h.check()
 }
 
+// TestScaleOut (issue item 2): four worker processes on one Postgres
+// database, each recording a quarter of the same workload (split by
+// customer) and all delivering, are SIGKILLed at random 12 times and
+// restarted. The same convergence holds, and no customer ever had two
+// calls in flight at once.
+func TestScaleOut(t *testing.T) {
+	_, dsn := freshPostgres(t, postgresDSN(t, true))
+	h := newHarness(t, crashload.Config{Store: "postgres", Target: dsn, Workers: 4})
+	h.run(crashKills)
+	h.check()
+	assert.Equal(t, 1, h.fake.MaxInFlightPerCustomer())
+}
+
 // harness runs worker processes against one fake and one store, kills
 // them, and checks convergence.
 type harness struct {

@@ -51,7 +51,10 @@ type storeCase struct {
 func stores(t testing.TB) []storeCase {
 	cases := []storeCase{{"sqlite", func(t testing.TB) Store { return SQLite(filepath.Join(t.TempDir(), "outbox.db")) }}}
 	if dsn := postgresDSN(t, false); dsn != "" {
-		cases = append(cases, storeCase{"postgres", func(t testing.TB) Store { return Postgres(freshPostgres(t, dsn)) }})
+		cases = append(cases, storeCase{"postgres", func(t testing.TB) Store {
+			db, _ := freshPostgres(t, dsn)
+			return Postgres(db)
+		}})
 	}
 	return cases
 }
@@ -86,8 +89,9 @@ func postgresDSN(t testing.TB, required bool) string {
 	return ""
 }
 
-// freshPostgres opens dsn on a new, empty schema dropped at cleanup.
-func freshPostgres(t testing.TB, dsn string) *sql.DB {
+// freshPostgres opens dsn on a new, empty schema dropped at cleanup, and
+// returns the handle and its DSN.
+func freshPostgres(t testing.TB, dsn string) (*sql.DB, string) {
 	t.Helper()
 	schema := fmt.Sprintf("outbox_test_%d", rand.Uint64())
 	admin, err := sql.Open("pgx", dsn)
@@ -98,10 +102,11 @@ func freshPostgres(t testing.TB, dsn string) *sql.DB {
 		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
 		admin.Close()
 	})
-	db, err := sql.Open("pgx", withSearchPath(dsn, schema))
+	dsn = withSearchPath(dsn, schema)
+	db, err := sql.Open("pgx", dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	return db
+	return db, dsn
 }
 
 // withSearchPath adds search_path=schema to a URL or key=value DSN.
