@@ -69,6 +69,10 @@ func (s sqliteStore) open(ctx context.Context) (*sql.DB, *dialect, bool, error) 
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("outbox: sqlite: %w", err)
 	}
+	// One connection: SQLite has one writer at a time anyway, and writers
+	// queueing in database/sql wait less than in SQLite's busy handler,
+	// which sleeps up to 100 ms between tries.
+	db.SetMaxOpenConns(1)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, nil, false, fmt.Errorf("outbox: sqlite: %w", err)
