@@ -206,4 +206,3 @@ func explainClaim(b *testing.B, ob *Outbox) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
