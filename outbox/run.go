@@ -55,9 +55,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 			<-slots
 		}
 		if len(entries) > n { // never expected: give back what has no slot
-			for _, e := range entries[n:] {
-				o.exec(context.WithoutCancel(ctx), "release lease", o.d.q.release, e.key, e.owner)
-			}
+			o.releaseAll(ctx, entries[n:])
 			entries = entries[:n]
 		}
 		if err != nil {
@@ -154,5 +152,14 @@ func (o *Outbox) sleep(ctx context.Context, d time.Duration, wakeable bool) {
 	case <-t.C:
 	case <-wake:
 	case <-ctx.Done():
+	}
+}
+
+// releaseAll gives the leases of entries back at once.
+func (o *Outbox) releaseAll(ctx context.Context, entries []claimed) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
+	defer cancel()
+	for _, e := range entries {
+		o.exec(ctx, "release lease", o.d.q.release, e.key, e.owner)
 	}
 }
