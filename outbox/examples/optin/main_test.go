@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,10 +27,50 @@ import (
 // TestConsentIsRecordedWithTheOutbox: the service answers 204 at once,
 // even while Blueshift is down; the consent row and the outbox entry
 // commit together, and the outbox delivers once Blueshift is back. A
-// refused request leaves neither.
+// refused request leaves neither. On SQLite and, when
+// BLUESHIFT_TEST_POSTGRES_DSN is set, on Postgres through DATABASE_URL.
 func TestConsentIsRecordedWithTheOutbox(t *testing.T) {
-	t.Setenv("DATABASE_URL", "")
-	t.Setenv("CONSENT_DB", filepath.Join(t.TempDir(), "consent.db"))
+	for name, setup := range databases(t) {
+		t.Run(name, func(t *testing.T) {
+			setup(t)
+			testConsent(t)
+		})
+	}
+}
+
+// databases lists how to point openDatabase at a fresh database.
+func databases(t *testing.T) map[string]func(*testing.T) {
+	out := map[string]func(*testing.T){"sqlite": func(t *testing.T) {
+		t.Setenv("DATABASE_URL", "")
+		t.Setenv("CONSENT_DB", filepath.Join(t.TempDir(), "consent.db"))
+	}}
+	if dsn := os.Getenv("BLUESHIFT_TEST_POSTGRES_DSN"); dsn != "" {
+		out["postgres"] = func(t *testing.T) { t.Setenv("DATABASE_URL", freshSchema(t, dsn)) }
+	}
+	return out
+}
+
+// freshSchema creates a schema dropped at cleanup and returns dsn using it.
+func freshSchema(t *testing.T, dsn string) string {
+	admin, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	schema := fmt.Sprintf("optin_test_%d", rand.Uint64())
+	_, err = admin.Exec("CREATE SCHEMA " + schema)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+		admin.Close()
+	})
+	if u, err := url.Parse(dsn); err == nil && strings.HasPrefix(u.Scheme, "postgres") {
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return dsn + " search_path=" + schema
+}
+
+func testConsent(t *testing.T) {
 	ctx := context.Background()
 	fake := blueshifttest.NewServer()
 	defer fake.Close()
