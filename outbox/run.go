@@ -14,6 +14,10 @@ import (
 // (releasing leases) and the recording of a delivery's outcome.
 const dbTimeout = 5 * time.Second
 
+// minIdle is the shortest wait of an idle Run: rows due but locked by
+// another worker's statement are not polled in a tight loop.
+const minIdle = 5 * time.Millisecond
+
 // claimed is one customer's latest change, leased to this Outbox.
 type claimed struct {
 	key      string
@@ -57,6 +61,13 @@ func (o *Outbox) Run(ctx context.Context) error {
 		if len(entries) > n { // never expected: give back what has no slot
 			o.releaseAll(ctx, entries[n:])
 			entries = entries[:n]
+		}
+		if ctx.Err() != nil { // ended during the claim: give the claimed back
+			o.releaseAll(ctx, entries)
+			for range entries {
+				<-slots
+			}
+			break
 		}
 		if err != nil {
 			if ctx.Err() == nil {
@@ -104,8 +115,12 @@ func acquire(ctx context.Context, slots chan struct{}, probing bool) int {
 	return n
 }
 
-// claim leases up to n due customers to this Outbox.
+// claim leases up to n due customers to this Outbox. It is not cut short
+// by ctx (only bounded by dbTimeout), so that what it leased is known and
+// can be released.
 func (o *Outbox) claim(ctx context.Context, n int) ([]claimed, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
+	defer cancel()
 	owner := o.owner + "-" + strconv.FormatInt(o.claims.Add(1), 36)
 	rows, err := o.db.QueryContext(ctx, o.d.q.claim, owner, o.s.lease.Milliseconds(), n)
 	if err != nil {
@@ -136,7 +151,7 @@ func (o *Outbox) untilDue(ctx context.Context) time.Duration {
 	if err := o.db.QueryRowContext(ctx, o.d.q.nextDue).Scan(&ms); err != nil {
 		return o.s.pollInterval
 	}
-	return min(max(time.Duration(ms)*time.Millisecond, time.Millisecond), o.s.pollInterval)
+	return min(max(time.Duration(ms)*time.Millisecond, minIdle), o.s.pollInterval)
 }
 
 // sleep waits d, or until ctx ends, or (if wakeable) until a change is
