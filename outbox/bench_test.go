@@ -126,7 +126,7 @@ func BenchmarkDeliveryRate(b *testing.B) {
 // one op is one delivery; it reports the peak Go heap in use, the peak
 // memory the Go runtime obtained from the OS and the peak resident set of
 // the whole benchmark process, fake Blueshift included, sampled every
-// 10 ms).
+// 10 ms) and Stats ("stats", which reads the whole table).
 func BenchmarkMillion(b *testing.B) {
 	for _, sc := range benchStores(b) {
 		b.Run(sc.name, func(b *testing.B) {
@@ -151,6 +151,13 @@ func BenchmarkMillion(b *testing.B) {
 				b.ReportMetric(float64(percentile(lat, 0.99).Microseconds()), "p99-µs")
 			})
 			b.Run("run", func(b *testing.B) { benchmarkRunMemory(b, ob) })
+			b.Run("stats", func(b *testing.B) {
+				for range b.N {
+					st, err := ob.Stats(context.Background())
+					require.NoError(b, err)
+					require.Greater(b, st.Pending, 900_000)
+				}
+			})
 		})
 	}
 }
