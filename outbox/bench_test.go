@@ -189,8 +189,8 @@ func fillMillion(ctx context.Context, ob *Outbox) error {
 		series = `SELECT i FROM generate_series(1, 1000000) AS s(i)`
 	}
 	q := ob.d.sql(`INSERT INTO blueshift_outbox (customer_key, email, customer_id, cookie, device_id, state, version,
-		delivered_version, status, first_pending_at, next_attempt_at, attempts, lease_owner, last_error)
-		SELECT 'k' || i, 'million-' || i || '@example.com', '', '', '', 1, 1, 0, 1, {now} - i, {now} - i, 0, '', ''
+		delivered_version, status, first_pending_at, next_attempt_at, attempts, lease_owner, changed_during_lease_at, last_error)
+		SELECT 'k' || i, 'million-' || i || '@example.com', '', '', '', 1, 1, 0, 1, {now} - i, {now} - i, 0, '', 0, ''
 		FROM (` + series + `) AS t`)
 	if _, err := ob.db.ExecContext(ctx, q); err != nil {
 		return err

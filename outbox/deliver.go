@@ -61,7 +61,7 @@ func (o *Outbox) deliver(ctx context.Context, e claimed) {
 	switch {
 	case err == nil:
 		o.resume()
-		if o.exec(dbCtx, "record delivery", q.delivered, e.version, e.version, e.key, e.owner) {
+		if o.exec(dbCtx, "record delivery", q.delivered, e.version, e.version, e.version, e.key, e.owner) {
 			o.delivered.Add(1)
 		}
 		o.wake()

@@ -300,3 +300,32 @@ func someCustomers(n int) []blueshift.Customer {
 	}
 	return out
 }
+
+// TestMaxAgeCountsFromTheOldestUndeliveredChange: when a change is
+// recorded while an older one is being delivered, the delivery's success
+// makes the newer change the oldest undelivered one, and the maximum age
+// counts from it, not from the delivered one.
+func TestMaxAgeCountsFromTheOldestUndeliveredChange(t *testing.T) {
+	for _, sc := range stores(t) {
+		t.Run(sc.name, func(t *testing.T) {
+			fake := blueshifttest.NewServer()
+			defer fake.Close()
+			ob := openOutbox(t, newClient(t, fake), sc.open(t))
+			ctx := context.Background()
+			fake.SetDelay(500 * time.Millisecond)
+			require.NoError(t, ob.StartTracking(ctx, ann))
+			startRun(t, ob)
+			eventually(t, 5*time.Second, "the first call", func() bool { return len(fake.Requests()) == 1 })
+			time.Sleep(200 * time.Millisecond)
+			fake.FailNext(1_000_000, http.StatusServiceUnavailable) // after the first call, which is already in
+			recorded := time.Now()
+			require.NoError(t, ob.StopTracking(ctx, ann))
+			eventually(t, 5*time.Second, "the first delivery", func() bool { return stats(t, ob).Delivered == 1 })
+
+			var since int64
+			require.NoError(t, ob.db.QueryRow(`SELECT first_pending_at FROM blueshift_outbox`).Scan(&since))
+			assert.InDelta(t, recorded.UnixMilli(), since, 100, "the stop's record time, not the start's (200+ ms earlier)")
+			assert.Equal(t, 1, stats(t, ob).Pending)
+		})
+	}
+}

@@ -16,8 +16,8 @@ func buildQueries(sql func(string) string, claimSQL string) queries {
 	return queries{
 		// args: key, email, customer_id, cookie, device_id, state
 		upsert: sql(`INSERT INTO blueshift_outbox (customer_key, email, customer_id, cookie, device_id, state, version,
-			delivered_version, status, first_pending_at, next_attempt_at, attempts, lease_owner, last_error)
-		VALUES (?, ?, ?, ?, ?, ?, 1, 0, 1, {now}, {now}, 0, '', '')
+			delivered_version, status, first_pending_at, next_attempt_at, attempts, lease_owner, changed_during_lease_at, last_error)
+		VALUES (?, ?, ?, ?, ?, ?, 1, 0, 1, {now}, {now}, 0, '', 0, '')
 		ON CONFLICT (customer_key) DO UPDATE SET
 			email = excluded.email, customer_id = excluded.customer_id,
 			cookie = excluded.cookie, device_id = excluded.device_id,
@@ -28,12 +28,17 @@ func buildQueries(sql func(string) string, claimSQL string) queries {
 			next_attempt_at = CASE WHEN blueshift_outbox.status = 1 AND blueshift_outbox.lease_owner <> ''
 				AND blueshift_outbox.next_attempt_at > excluded.next_attempt_at
 				THEN blueshift_outbox.next_attempt_at ELSE excluded.next_attempt_at END,
+			changed_during_lease_at = CASE WHEN blueshift_outbox.lease_owner <> '' AND blueshift_outbox.changed_during_lease_at = 0
+				THEN excluded.first_pending_at ELSE blueshift_outbox.changed_during_lease_at END,
 			attempts = CASE WHEN blueshift_outbox.status = 1 THEN blueshift_outbox.attempts ELSE 0 END,
 			last_error = CASE WHEN blueshift_outbox.status = 1 THEN blueshift_outbox.last_error ELSE '' END`),
 		// args: owner, lease ms, limit
 		claim: claimSQL,
 		// args: version, version, key, owner
+		// A change recorded during the delivery is now the oldest undelivered.
 		delivered: sql(`UPDATE blueshift_outbox SET status = CASE WHEN version = ? THEN 0 ELSE 1 END,
+			first_pending_at = CASE WHEN version <> ? AND changed_during_lease_at > 0
+				THEN changed_during_lease_at ELSE first_pending_at END,
 			delivered_version = ?, lease_owner = '', next_attempt_at = {now}, attempts = 0, last_error = ''
 		WHERE customer_key = ? AND lease_owner = ?`),
 		// args: version, max age ms, version, backoff ms, error, key, owner
@@ -68,7 +73,7 @@ func buildQueries(sql func(string) string, claimSQL string) queries {
 }
 
 // sqliteClaim leases due rows; SQLite has one writer at a time.
-const sqliteClaim = `UPDATE blueshift_outbox SET lease_owner = ?, next_attempt_at = {now} + ?
+const sqliteClaim = `UPDATE blueshift_outbox SET lease_owner = ?, next_attempt_at = {now} + ?, changed_during_lease_at = 0
 	WHERE customer_key IN (SELECT customer_key FROM blueshift_outbox
 		WHERE status = 1 AND next_attempt_at <= {now}
 		ORDER BY next_attempt_at LIMIT ?)
@@ -82,6 +87,6 @@ const postgresClaim = `WITH due AS (
 		WHERE status = 1 AND next_attempt_at <= {now}
 		ORDER BY next_attempt_at LIMIT $3
 		FOR UPDATE SKIP LOCKED)
-	UPDATE blueshift_outbox AS o SET lease_owner = $1, next_attempt_at = {now} + $2
+	UPDATE blueshift_outbox AS o SET lease_owner = $1, next_attempt_at = {now} + $2, changed_during_lease_at = 0
 	FROM due WHERE o.customer_key = due.customer_key
 	RETURNING o.customer_key, o.email, o.customer_id, o.cookie, o.device_id, o.state, o.version, o.attempts`

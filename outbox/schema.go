@@ -39,6 +39,7 @@ var migrations = []string{
 		next_attempt_at BIGINT NOT NULL,
 		attempts INTEGER NOT NULL,
 		lease_owner TEXT NOT NULL,
+		changed_during_lease_at BIGINT NOT NULL,
 		last_error TEXT NOT NULL
 	);
 	CREATE INDEX blueshift_outbox_due ON blueshift_outbox (next_attempt_at) WHERE status = 1`,
@@ -50,7 +51,8 @@ var schemaVersion = len(migrations)
 // columnsCheck selects every column the package uses: it fails on a table
 // that lacks one.
 const columnsCheck = `SELECT customer_key, email, customer_id, cookie, device_id, state, version,
-	delivered_version, status, first_pending_at, next_attempt_at, attempts, lease_owner, last_error
+	delivered_version, status, first_pending_at, next_attempt_at, attempts, lease_owner,
+	changed_during_lease_at, last_error
 	FROM blueshift_outbox WHERE 1 = 0`
 
 // migrate brings the schema to schemaVersion in one transaction, refusing
