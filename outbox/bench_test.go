@@ -18,12 +18,14 @@ import (
 )
 
 // The benchmarks behind the README's table (issue item 5). The Postgres
-// ones need BLUESHIFT_TEST_POSTGRES_DSN. Run them with
+// ones need BLUESHIFT_TEST_POSTGRES_DSN. The README's figures come from
 //
-//	go test -run '^$' -bench . -benchtime 2000x ./outbox/
+//	go test -run '^$' -bench 'Record|DeliveryRate' -benchtime 2000x -count 3 ./outbox/
+//	go test -run '^$' -bench 'Million/.*/(claim|run)' -benchtime 20000x ./outbox/
+//	go test -run '^$' -bench 'Million/.*/stats' -benchtime 20x ./outbox/
 //
-// BenchmarkMillion* first fill a store with 1,000,000 pending customers,
-// which takes a minute or two; select them with -bench Million.
+// BenchmarkMillion first fills each store with 1,000,000 pending
+// customers (5 to 10 s each).
 
 // benchStores are the stores a benchmark runs on.
 func benchStores(b *testing.B) []storeCase {
