@@ -1,0 +1,180 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/blueshift-go/blueshift"
+)
+
+// dbTimeout bounds each statement Run makes after its context ended
+// (releasing leases) and the recording of a delivery's outcome.
+const dbTimeout = 5 * time.Second
+
+// minIdle is the shortest wait of an idle Run: rows due but locked by
+// another worker's statement are not polled in a tight loop.
+const minIdle = 5 * time.Millisecond
+
+// claimed is one customer's latest change, leased to this Outbox.
+type claimed struct {
+	key      string
+	customer blueshift.Customer
+	tracked  bool
+	version  int64
+	attempts int
+	owner    string
+}
+
+// Run delivers recorded changes until ctx ends, at most WithConcurrency at
+// once and within the client's rate limit. When ctx ends it cancels the
+// calls in flight, releases their customers for the next Run, and returns
+// nil within a few seconds. Database errors are logged and retried; Run
+// returns an error only when the Outbox is closed or already running.
+func (o *Outbox) Run(ctx context.Context) error {
+	if o.closed.Load() {
+		return ErrClosed
+	}
+	if !o.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer o.running.Store(false)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, o.s.concurrency)
+	for ctx.Err() == nil {
+		if left := o.pauseLeft(); left > 0 {
+			o.sleep(ctx, left, false)
+			continue
+		}
+		probing := o.probing()
+		n := acquire(ctx, slots, probing)
+		if n == 0 {
+			break
+		}
+		entries, err := o.claim(ctx, n)
+		for range n - min(len(entries), n) {
+			<-slots
+		}
+		if len(entries) > n { // never expected: give back what has no slot
+			o.releaseAll(ctx, entries[n:])
+			entries = entries[:n]
+		}
+		if ctx.Err() != nil { // ended during the claim: give the claimed back
+			o.releaseAll(ctx, entries)
+			for range entries {
+				<-slots
+			}
+			break
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				o.s.logger.Warn("outbox: claiming work failed; retrying", "error", err, "retry_in", o.s.pollInterval)
+				o.sleep(ctx, o.s.pollInterval, false)
+			}
+			continue
+		}
+		for _, e := range entries {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				o.deliver(ctx, e)
+			}()
+		}
+		if probing && len(entries) > 0 {
+			wg.Wait() // one delivery decides whether the pause goes on
+		}
+		if len(entries) < n {
+			o.sleep(ctx, o.untilDue(ctx), true)
+		}
+	}
+	return nil
+}
+
+// acquire takes one delivery slot, waiting for it, and as many more as
+// are free (none while probing); it returns how many it took, 0 if ctx
+// ended first.
+func acquire(ctx context.Context, slots chan struct{}, probing bool) int {
+	select {
+	case slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0
+	}
+	n := 1
+	for !probing && n < cap(slots) {
+		select {
+		case slots <- struct{}{}:
+			n++
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+// claim leases up to n due customers to this Outbox. It is not cut short
+// by ctx (only bounded by dbTimeout), so that what it leased is known and
+// can be released.
+func (o *Outbox) claim(ctx context.Context, n int) ([]claimed, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
+	defer cancel()
+	owner := o.owner + "-" + strconv.FormatInt(o.claims.Add(1), 36)
+	rows, err := o.db.QueryContext(ctx, o.d.q.claim, owner, o.s.lease.Milliseconds(), n)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: claim: %w", err)
+	}
+	defer rows.Close()
+	var out []claimed
+	for rows.Next() {
+		e := claimed{owner: owner}
+		var state int
+		if err := rows.Scan(&e.key, &e.customer.Email, &e.customer.CustomerID, &e.customer.Cookie, &e.customer.DeviceID,
+			&state, &e.version, &e.attempts); err != nil {
+			return nil, fmt.Errorf("outbox: claim: %w", err)
+		}
+		e.tracked = state == 1
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("outbox: claim: %w", err)
+	}
+	return out, nil
+}
+
+// untilDue is how long an idle Run waits: until the next pending customer
+// is due, at most the poll interval.
+func (o *Outbox) untilDue(ctx context.Context) time.Duration {
+	var ms int64
+	if err := o.db.QueryRowContext(ctx, o.d.q.nextDue).Scan(&ms); err != nil {
+		return o.s.pollInterval
+	}
+	return min(max(time.Duration(ms)*time.Millisecond, minIdle), o.s.pollInterval)
+}
+
+// sleep waits d, or until ctx ends, or (if wakeable) until a change is
+// recorded through this Outbox.
+func (o *Outbox) sleep(ctx context.Context, d time.Duration, wakeable bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	var wake chan struct{}
+	if wakeable {
+		wake = o.wakeCh
+	}
+	select {
+	case <-t.C:
+	case <-wake:
+	case <-ctx.Done():
+	}
+}
+
+// releaseAll gives the leases of entries back at once.
+func (o *Outbox) releaseAll(ctx context.Context, entries []claimed) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
+	defer cancel()
+	for _, e := range entries {
+		o.exec(ctx, "release lease", o.d.q.release, e.key, e.owner)
+	}
+}
