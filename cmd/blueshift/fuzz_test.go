@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/csv"
 	"errors"
 	"io"
@@ -113,7 +114,7 @@ func FuzzReadResults(f *testing.F) {
 	f.Add([]byte(`{"line":2}`+"\n"), "", int64(1))
 	f.Add([]byte(`{"command":"x"}`+"\n"+`{"line":2,"outcome":"ok"`), "\xff", int64(9))
 	f.Fuzz(func(t *testing.T, data []byte, id string, line int64) {
-		h, ix, err := readResults(bytes.NewReader(data))
+		h, ix, err := readResults(context.Background(), bytes.NewReader(data))
 		if err != nil {
 			return
 		}
@@ -128,7 +129,7 @@ func FuzzReadResults(f *testing.F) {
 		var buf bytes.Buffer
 		buf.Write(data)
 		require.NoError(t, newResultsWriter(&buf).write(newResult(rec, outcomeOK, "ok")))
-		_, ix, err = readResults(&buf)
+		_, ix, err = readResults(context.Background(), &buf)
 		require.NoError(t, err)
 		require.Equal(t, outcomeOK, ix.cursor().lookup(rec), "the appended ok record is found again")
 	})

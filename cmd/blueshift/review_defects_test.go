@@ -6,8 +6,13 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -56,4 +61,60 @@ func TestRateTooLowToProgressIsRefused(t *testing.T) {
 	assert.Empty(t, fake.Requests())
 	code, _, stderr := cli(t, context.Background(), fake, "", "start-tracking", "--email", "a@example.com", "--rate", "0.01")
 	require.Equal(t, exitOK, code, stderr)
+}
+
+// sparseResults writes a results file that starts with head and then holds
+// zeros up to 64 GiB, without using the disk: a scan of it takes minutes.
+func sparseResults(t *testing.T, head string) string {
+	t.Helper()
+	path := writeFile(t, "r.ndjson", head)
+	require.NoError(t, os.Truncate(path, 64<<30))
+	return path
+}
+
+// bytesRead returns how many bytes the process has read (Linux's
+// /proc/PID/io rchar), 0 if unknown.
+func bytesRead(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "rchar: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func TestFirstInterruptStopsTheResumeScan(t *testing.T) {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	results := sparseResults(t, `{"version":1,"command":"start-tracking","base_url":"`+fake.URL+`"}`+"\n")
+	c := startChild(t, fake, nil, "start-tracking", "--file", writeFile(t, "c.csv", customersCSV(1)), "--results", results, "--resume", "--progress-every", "1h")
+	eventually(t, "the scan under way", func() bool { return bytesRead(c.cmd.Process.Pid) > 64<<20 })
+
+	c.signal(t, syscall.SIGTERM)
+	assert.Equal(t, exitInterrupted, c.wait(t, 5*time.Second), c.stderr.String())
+	assert.Contains(t, c.stderr.String(), "interrupted while reading --results")
+	assert.Contains(t, c.stderr.String(), "nothing was sent")
+	assert.Empty(t, fake.Requests())
+}
+
+func TestResumeRefusesAResultsFileThatNeverEnds(t *testing.T) {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	input := writeFile(t, "c.csv", customersCSV(1))
+	for _, tc := range []struct{ name, results, want string }{
+		{"a device that never ends", "/dev/zero", "is not a regular file"},
+		{"no header line in the first bytes", sparseResults(t, ""), "does not start with a results header line"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startChild(t, fake, nil, "start-tracking", "--file", input, "--results", tc.results, "--resume")
+			assert.Equal(t, exitUsage, c.wait(t, 5*time.Second), c.stderr.String())
+			assert.Contains(t, c.stderr.String(), tc.want)
+		})
+	}
+	assert.Empty(t, fake.Requests())
 }
