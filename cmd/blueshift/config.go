@@ -148,8 +148,8 @@ func (c *trackingConfig) numberProblem() string {
 	switch {
 	case c.concurrency < 1 || c.concurrency > 256:
 		return "--concurrency must be between 1 and 256"
-	case !c.rate.auto && (!(c.rate.perSecond > 0) || math.IsInf(c.rate.perSecond, 0)):
-		return "--rate must be a number above 0, or auto"
+	case !c.rate.auto && (!(c.rate.perSecond >= minRate) || math.IsInf(c.rate.perSecond, 0)):
+		return fmt.Sprintf("--rate must be at least %v requests a second (one every %v), or auto", minRate, time.Duration(float64(time.Second)/minRate))
 	case c.rate.auto && (!(c.rateMax >= autoInitialRate) || math.IsInf(c.rateMax, 0)):
 		return fmt.Sprintf("--rate-max must be a number of at least %v (where --rate auto starts)", autoInitialRate)
 	case c.rate.auto && c.burst != 1:
@@ -294,6 +294,10 @@ func printTrackingHelp(w io.Writer, fs *flag.FlagSet, name string) {
 	fs.SetOutput(io.Discard)
 	fmt.Fprintf(w, "\nExamples:\n  BLUESHIFT_API_KEY=... blueshift %s --customer-id CUST-12345%s\n  blueshift %s --api-key-file key.txt --file customers.csv --results out.ndjson --rate 50%s\n  blueshift %s --api-key-file key.txt --file customers.csv --results out.ndjson --resume%s\n", name, yes, name, yes, name, yes)
 }
+
+// minRate is the lowest --rate: below it a run would make no visible
+// progress (1e-300/s waits longer than the universe has existed).
+const minRate = 0.01
 
 // autoInitialRate is where --rate auto starts, in requests a second.
 const autoInitialRate = 10

@@ -15,7 +15,7 @@ import (
 // as \n; blank lines are skipped; a bare or stray quote is an error, a
 // *csv.ParseError with the same lines), one byte at a time, keeping at
 // most maxField bytes of each of the first cols fields: a field of any
-// size, or a row of any width, costs no memory.
+// size, or a row of any width, costs no memory (see fieldKeeper).
 type csvParser struct {
 	r     *bufio.Reader
 	delim byte
@@ -23,21 +23,15 @@ type csvParser struct {
 	col   int   // byte column of the next byte, from 1
 	last  byte  // the last byte read
 	// fields of the current record; only the first cols are kept.
-	fields []csvField
+	fields []fieldKeeper
 	n      int // fields in the current record
 	cols   int
 	// specials are the bytes plainRun stops at: the delimiter first.
 	specials [4]byte
 }
 
-// csvField is one kept field.
-type csvField struct {
-	buf []byte
-	cut bool // longer than maxField: the rest was dropped
-}
-
 func newCSVParser(r *bufio.Reader, delim byte, cols int) *csvParser {
-	return &csvParser{r: r, delim: delim, line: 1, col: 1, cols: cols, fields: make([]csvField, cols), specials: [4]byte{delim, '"', '\r', '\n'}}
+	return &csvParser{r: r, delim: delim, line: 1, col: 1, cols: cols, fields: make([]fieldKeeper, cols), specials: [4]byte{delim, '"', '\r', '\n'}}
 }
 
 // next returns the next byte, with "\r\n" read as "\n" and a "\r" just
@@ -102,12 +96,13 @@ func (p *csvParser) read() (int64, error) {
 	}
 	start := p.line
 	for p.n = 0; ; p.n++ {
-		var f *csvField
+		var f *fieldKeeper
 		if p.n < p.cols {
 			f = &p.fields[p.n]
-			f.buf, f.cut = f.buf[:0], false
+			f.reset()
 		}
 		end, err := p.readField(f, start)
+		f.finish()
 		if err != nil {
 			return start, err
 		}
@@ -118,32 +113,10 @@ func (p *csvParser) read() (int64, error) {
 	}
 }
 
-// add appends b to f, if f is kept, up to maxField bytes.
-func (f *csvField) add(b byte) {
-	switch {
-	case f == nil:
-	case len(f.buf) < maxField:
-		f.buf = append(f.buf, b)
-	default:
-		f.cut = true
-	}
-}
-
-// addBytes appends b to f, if f is kept, up to maxField bytes.
-func (f *csvField) addBytes(b []byte) {
-	if f == nil {
-		return
-	}
-	if room := maxField - len(f.buf); len(b) > room {
-		f.cut, b = true, b[:room]
-	}
-	f.buf = append(f.buf, b...)
-}
-
 // plainRun moves the buffered bytes up to the next one that needs a
 // decision (a delimiter, quote, CR or LF) into f in one step: the fast
 // path for long fields.
-func (p *csvParser) plainRun(f *csvField, quoted bool) {
+func (p *csvParser) plainRun(f *fieldKeeper, quoted bool) {
 	special := p.specials[:]
 	if quoted {
 		special = special[1:] // the delimiter is data inside quotes
@@ -169,7 +142,7 @@ func (p *csvParser) plainRun(f *csvField, quoted bool) {
 
 // readField reads one field into f (nil: drop it) and reports whether it
 // ended the record.
-func (p *csvParser) readField(f *csvField, start int64) (bool, error) {
+func (p *csvParser) readField(f *fieldKeeper, start int64) (bool, error) {
 	if b, err := p.peek(); err == nil && b == '"' {
 		_, _ = p.next()
 		return p.readQuoted(f, start)
@@ -194,7 +167,7 @@ func (p *csvParser) readField(f *csvField, start int64) (bool, error) {
 }
 
 // readQuoted reads the rest of a quoted field.
-func (p *csvParser) readQuoted(f *csvField, start int64) (bool, error) {
+func (p *csvParser) readQuoted(f *fieldKeeper, start int64) (bool, error) {
 	for {
 		p.plainRun(f, true)
 		b, err := p.next()
@@ -267,7 +240,7 @@ func newCSVReader(br *bufio.Reader, opt inputOptions, info *inputInfo) (*csvRead
 	for _, c := range cols {
 		width = max(width, c+1)
 	}
-	p.cols, p.fields = width, make([]csvField, width)
+	p.cols, p.fields = width, make([]fieldKeeper, width)
 	return &csvReader{p: p, cols: cols}, nil
 }
 

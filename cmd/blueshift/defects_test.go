@@ -582,7 +582,7 @@ func TestUnauthorizedHintNamesTheKeysSource(t *testing.T) {
 	keyFile := writeFile(t, "key.txt", "wrong-key\n")
 	var stdout, stderr strings.Builder
 	code := run(context.Background(), []string{"start-tracking", "--customer-id", "C1", "--api-key-file", keyFile}, nil, &stdout, &stderr)
-	assert.Equal(t, exitFailures, code)
+	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, stderr.String(), "check the key in --api-key-file "+keyFile)
 	assert.NotContains(t, stderr.String(), "BLUESHIFT_API_KEY")
 }

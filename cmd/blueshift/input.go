@@ -57,7 +57,7 @@ const maxField = 1024
 // record is one customer read from a bulk input file.
 type record struct {
 	Line     int64              // 1-based line of the input where the record starts
-	Customer blueshift.Customer // as read (each identifier at most maxField bytes)
+	Customer blueshift.Customer // as read and trimmed (each identifier at most maxField bytes)
 	Invalid  string             // why the record cannot be sent; "" if it can
 }
 
@@ -82,6 +82,7 @@ func (r *record) setIdentifier(slot int, value []byte, cut bool) {
 
 // validate marks the record invalid exactly as the client would refuse it.
 func (r *record) validate() {
+	r.Customer = r.Customer.Trimmed() // as the client sends it
 	if r.Invalid != "" {
 		return
 	}

@@ -14,7 +14,8 @@
 // The files of this command: main.go dispatches; signals.go turns Ctrl-C
 // and SIGTERM into contexts; config.go holds the flags and how they combine
 // with the environment; one.go calls for a single customer; input.go,
-// csv.go, ndjson.go, utf16.go and lines.go read bulk input; results.go
+// csv.go, ndjson.go, jsonscan.go, field.go, utf16.go and lines.go read
+// bulk input; results.go
 // writes and resumes the results file; runfile.go runs a bulk command end
 // to end, bulk.go is its engine and outage.go notices an outage.
 package main

@@ -98,9 +98,13 @@ func TestOneCustomer(t *testing.T) {
 
 	fake.FailNext(1, 401)
 	code, stdout, stderr = cli(t, context.Background(), fake, "", "start-tracking", "--customer-id", "C1")
-	assert.Equal(t, exitFailures, code)
+	assert.Equal(t, exitUsage, code, "a bad key")
 	assert.Empty(t, stdout)
 	assert.Equal(t, "blueshift start-tracking: 401 Unauthorized: Not authorized (request id fake-00000003) (check the key in BLUESHIFT_API_KEY, and that the region or base URL matches its account)\n", stderr)
+
+	fake.FailNext(1, 400)
+	code, _, stderr = cli(t, context.Background(), fake, "", "start-tracking", "--customer-id", "C1")
+	assert.Equal(t, exitFailures, code, "a refused call: %s", stderr)
 }
 
 func TestUsageErrorsAreOneLineNamingTheFix(t *testing.T) {

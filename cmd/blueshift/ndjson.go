@@ -2,25 +2,26 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 )
 
-// maxNDJSONLine bounds one NDJSON line; a longer line is an invalid
-// record, not the end of the run.
-const maxNDJSONLine = 1 << 20
-
 // ndjsonReader yields the records of an NDJSON input: one JSON object per
-// line, blank lines skipped.
+// line, blank lines skipped. It streams each line (see jsonScanner): only
+// identifier members are kept, at most maxField bytes each, and every other
+// member's value is checked and dropped, so that a member of any size costs
+// no memory and never makes a record invalid.
 type ndjsonReader struct {
-	lines   lineReader
+	s       jsonScanner
 	line    int64
-	members map[string]int // member name → identifier slot
+	members map[string]int // member name → identifier slot, from --…-column
+	name    nameBuffer
+	fields  [numSlots]fieldKeeper
 }
 
 func newNDJSONReader(br *bufio.Reader, opt inputOptions) *ndjsonReader {
-	n := &ndjsonReader{lines: lineReader{r: br, max: maxNDJSONLine}, members: map[string]int{}}
+	n := &ndjsonReader{s: jsonScanner{r: br}, members: map[string]int{}}
 	for slot, name := range opt.columns {
 		if name != "" {
 			n.members[name] = slot
@@ -45,57 +46,70 @@ func (n *ndjsonReader) slotOf(member string, named bool) (int, bool) {
 // Next returns the next record.
 func (n *ndjsonReader) Next() (record, error) {
 	for {
-		text, tooLong, _, err := n.lines.next()
+		n.s.skipSpace()
+		b, err := n.s.peek()
 		if err != nil {
-			return record{}, err
+			return record{}, err // io.EOF after the last line
 		}
 		n.line++
-		if tooLong {
-			return record{Line: n.line, Invalid: fmt.Sprintf("line longer than %d bytes", maxNDJSONLine)}, nil
-		}
-		text = bytes.TrimSpace(text)
-		if len(text) == 0 {
+		if b == '\n' {
+			_, _ = n.s.r.ReadByte()
 			continue // blank lines are allowed
 		}
-		rec := n.parse(text)
+		rec, err := n.parse()
+		if errors.Is(err, errNotJSON) {
+			rec = record{Invalid: "not a JSON object"}
+			err = n.s.skipLine()
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return record{}, err
+		}
 		rec.Line = n.line
 		rec.validate()
 		return rec, nil
 	}
 }
 
-// parse reads one JSON object's identifiers: strings, or integers kept as
-// their exact decimal text.
-func (n *ndjsonReader) parse(text []byte) record {
+// parse reads one line's JSON object and its identifiers: strings, or
+// integers kept as their exact decimal text. A member that names an
+// identifier already given makes the record invalid.
+func (n *ndjsonReader) parse() (record, error) {
 	var rec record
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(text, &obj); err != nil || obj == nil {
-		rec.Invalid = "not a JSON object"
-		return rec
-	}
 	var seen [numSlots]string
-	for member, raw := range obj {
+	var given [numSlots]bool
+	err := n.s.object(func() error {
+		if err := n.s.str(n.name.reset()); err != nil {
+			return err
+		}
+		member := string(n.name.b)
 		slot, ok := n.slotOf(member, n.named(member))
-		if !ok {
-			continue
+		if err := n.s.colon(); err != nil {
+			return err
 		}
-		if seen[slot] != "" {
-			rec.Invalid = fmt.Sprintf("two members hold the %s: %q and %q", slotNames[slot], seen[slot], member)
-			return rec
+		switch {
+		case !ok || n.name.long:
+			return n.s.skipValue(0)
+		case seen[slot] != "" || given[slot]:
+			if rec.Invalid == "" {
+				rec.Invalid = fmt.Sprintf("two members hold the %s: %q and %q", slotNames[slot], seen[slot], member)
+			}
+			return n.s.skipValue(0)
 		}
-		seen[slot] = member
-		value, problem := jsonIdentifier(raw)
-		if problem != "" {
+		seen[slot], given[slot] = member, true
+		f := &n.fields[slot]
+		present, problem, err := n.s.identifier(f)
+		if problem != "" && rec.Invalid == "" {
 			rec.Invalid = fmt.Sprintf("%s %s", slotNames[slot], problem)
-			return rec
 		}
-		cut := len(value) > maxField
-		if cut {
-			value = value[:maxField]
+		if present && problem == "" {
+			rec.setIdentifier(slot, f.buf, f.cut)
 		}
-		rec.setIdentifier(slot, value, cut)
+		return err
+	})
+	if err == nil {
+		err = n.s.endOfLine()
 	}
-	return rec
+	return rec, err
 }
 
 // named reports whether some --…-column flag names a member for the slot
@@ -113,38 +127,24 @@ func (n *ndjsonReader) named(member string) bool {
 	return false
 }
 
-// jsonIdentifier returns an identifier's text: a JSON string's value, or an
-// integer's digits exactly as written; null is absent. Anything else is a
-// problem.
-func jsonIdentifier(raw json.RawMessage) ([]byte, string) {
-	switch {
-	case len(raw) == 0 || string(raw) == "null":
-		return nil, ""
-	case raw[0] == '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, "is not a valid JSON string"
-		}
-		return []byte(s), ""
-	case isJSONInteger(raw):
-		return raw, ""
-	case raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'):
-		return nil, "is a number that is not an integer"
-	}
-	return nil, "is not a string or an integer"
+// nameBuffer keeps a member name, up to maxMemberName bytes: longer names
+// name no identifier.
+type nameBuffer struct {
+	b    []byte
+	long bool
 }
 
-// isJSONInteger reports whether raw is a JSON number without a fraction or
-// exponent.
-func isJSONInteger(raw []byte) bool {
-	digits := bytes.TrimPrefix(raw, []byte("-"))
-	if len(digits) == 0 || (digits[0] == '0' && len(digits) > 1) {
-		return false
+const maxMemberName = 256
+
+func (nb *nameBuffer) reset() *nameBuffer {
+	nb.b, nb.long = nb.b[:0], false
+	return nb
+}
+
+func (nb *nameBuffer) add(b byte) {
+	if len(nb.b) < maxMemberName {
+		nb.b = append(nb.b, b)
+	} else {
+		nb.long = true
 	}
-	for _, d := range digits {
-		if d < '0' || d > '9' {
-			return false
-		}
-	}
-	return true
 }

@@ -3,12 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"golang.org/x/term"
+
+	"github.com/blueshift-go/blueshift"
 )
 
 // runOne makes one call and prints its outcome. stop-tracking asks for
@@ -30,8 +33,11 @@ func runOne(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stdout, s
 	resp, err := call(ctx, cfg.one)
 	if err != nil {
 		fmt.Fprintf(stderr, "blueshift %s: %s%s\n", cfg.command, errText(err), cfg.hint(err))
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			return exitInterrupted
+		case errors.Is(err, blueshift.ErrUnauthorized) || errors.Is(err, blueshift.ErrForbidden):
+			return exitUsage // a bad key, as for a bulk run
 		}
 		return exitFailures
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -154,12 +155,24 @@ var errNoHeader = errors.New("it does not start with a results header line: it w
 // readResults reads a results file for --resume: its header, and the last
 // entry of each line. Only complete (newline-terminated) lines count: a torn
 // last line, from a crash, is ignored. Lines that are not results are
-// skipped.
-func readResults(r io.Reader) (resultsHeader, *resumeIndex, error) {
-	lines := lineReader{r: bufio.NewReaderSize(r, 64<<10), max: maxResultLine}
+// skipped. The header must end within maxResultLine bytes, and the read
+// stops with ctx's error as soon as ctx ends.
+func readResults(ctx context.Context, r io.Reader) (resultsHeader, *resumeIndex, error) {
+	br := bufio.NewReaderSize(ctxReader{ctx, r}, maxResultLine+1)
 	var header resultsHeader
+	first, err := br.ReadSlice('\n')
+	switch {
+	case ctx.Err() != nil:
+		return header, nil, ctx.Err()
+	case err == nil && parseHeader(bytes.TrimSuffix(first, []byte("\n")), &header):
+	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, bufio.ErrBufferFull):
+		return header, nil, errNoHeader
+	default:
+		return header, nil, err
+	}
+	lines := lineReader{r: br, max: maxResultLine}
 	ix := &resumeIndex{}
-	for first := true; ; first = false {
+	for {
 		text, tooLong, terminated, err := lines.next()
 		if errors.Is(err, io.EOF) || (err == nil && !terminated) {
 			break
@@ -167,23 +180,27 @@ func readResults(r io.Reader) (resultsHeader, *resumeIndex, error) {
 		if err != nil {
 			return header, nil, err
 		}
-		if first {
-			if tooLong || !parseHeader(text, &header) {
-				return header, nil, errNoHeader
-			}
-			continue
-		}
 		var res result
 		if tooLong || json.Unmarshal(text, &res) != nil || res.Line <= 0 || res.Outcome == "" {
 			continue
 		}
 		ix.entries = append(ix.entries, newResumeEntry(int64(res.Line), identity(res.Email, res.CustomerID, res.Cookie, res.DeviceID), res.Outcome))
 	}
-	if header.Command == "" {
-		return header, nil, errNoHeader
-	}
 	ix.compact()
 	return header, ix, nil
+}
+
+// ctxReader reads from r until ctx ends, then fails with ctx's error.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // parseHeader reads a header line: a JSON object with a "command" and no

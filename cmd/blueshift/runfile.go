@@ -102,7 +102,7 @@ func (fr *fileRun) prepare(ctx context.Context) int {
 	}
 	fr.header = resultsHeader{Version: resultsVersion, Command: cfg.command, BaseURL: fr.client.BaseURL()}
 	if cfg.resume {
-		return fr.readResume()
+		return fr.readResume(ctx)
 	}
 	return exitOK
 }
@@ -150,8 +150,9 @@ func (fr *fileRun) openInput(ctx context.Context) (os.FileInfo, error) {
 }
 
 // readResume reads the results file to continue, and refuses one that
-// another command, or a run against another endpoint, wrote.
-func (fr *fileRun) readResume() int {
+// another command, or a run against another endpoint, wrote. It reads no
+// more than the file held when it was opened, and stops at an interrupt.
+func (fr *fileRun) readResume(ctx context.Context) int {
 	path := fr.cfg.results
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -161,7 +162,18 @@ func (fr *fileRun) readResume() int {
 		return fr.fail("reading --results for --resume: %v", err)
 	}
 	defer f.Close()
-	h, ix, err := readResults(f)
+	info, err := f.Stat()
+	switch {
+	case err != nil:
+		return fr.fail("reading --results for --resume: %v", err)
+	case !info.Mode().IsRegular():
+		return fr.fail("cannot --resume from %s: it is not a regular file (a results file to resume is one this command wrote)", path)
+	}
+	h, ix, err := readResults(ctx, io.LimitReader(f, info.Size()))
+	if ctx.Err() != nil {
+		fmt.Fprintf(fr.stderr, "blueshift %s: interrupted while reading --results; nothing was sent\n", fr.cfg.command)
+		return exitInterrupted
+	}
 	switch {
 	case errors.Is(err, errNoHeader):
 		return fr.fail("cannot --resume from %s: %v", path, err)
