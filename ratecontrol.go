@@ -121,7 +121,35 @@ func (c *rateController) tryAcquire(now time.Time) (epoch uint64, wait time.Dura
 		c.tokens--
 		return c.epoch, 0, true
 	}
-	return 0, time.Duration(math.Ceil((1 - c.tokens) / r * float64(time.Second))), false
+	return 0, durationOf((1 - c.tokens) / r), false
+}
+
+// durationOf converts seconds to a Duration, saturating at the longest
+// one instead of overflowing (a rate of 1e-300 a second is allowed).
+func durationOf(seconds float64) time.Duration {
+	if ns := math.Ceil(seconds * float64(time.Second)); ns < float64(math.MaxInt64) {
+		return time.Duration(ns)
+	}
+	return math.MaxInt64
+}
+
+// grantableBy reports whether a slot can possibly be granted by deadline:
+// whether the slots due by then, if the rate doubled all the way from now
+// (it grows no faster) but stayed under the maximum, reach one.
+func (c *rateController) grantableBy(now, deadline time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	need := 1 - c.tokens
+	if need <= 0 {
+		return true
+	}
+	t := deadline.Sub(now).Seconds()
+	if t <= 0 {
+		return false
+	}
+	r := c.rateAt(now)
+	growing := r / math.Ln2 * rateDoubling.Seconds() * (math.Exp2(t/rateDoubling.Seconds()) - 1)
+	return math.Min(growing, c.max*t) >= need
 }
 
 // succeeded counts a successful call in the success window.
@@ -210,9 +238,9 @@ func newAdaptiveRate(initial, max float64) *adaptiveRate {
 }
 
 // wait blocks until the controller grants a slot, and returns the grant's
-// epoch. A wait that cannot end before ctx's deadline returns at once with
-// an error matching context.DeadlineExceeded; a cancelled ctx returns
-// ctx's error.
+// epoch. A wait that cannot end before ctx's deadline, even if the rate
+// doubled all the while, returns at once with an error matching
+// context.DeadlineExceeded; a cancelled ctx returns ctx's error.
 func (a *adaptiveRate) wait(ctx context.Context) (uint64, error) {
 	select {
 	case a.gate <- struct{}{}:
@@ -227,7 +255,7 @@ func (a *adaptiveRate) wait(ctx context.Context) (uint64, error) {
 		if ok {
 			return epoch, nil
 		}
-		if deadline, has := ctx.Deadline(); has && deadline.Sub(now) < wait {
+		if deadline, has := ctx.Deadline(); has && deadline.Sub(now) < wait && !a.ctrl.grantableBy(now, deadline) {
 			return 0, fmt.Errorf("waiting for the adaptive rate would pass the deadline: %w", context.DeadlineExceeded)
 		}
 		wait = min(wait, rateMaxSleep)

@@ -455,3 +455,38 @@ func TestClientRate(t *testing.T) {
 		})
 	}
 }
+
+func TestTinyRatesNeitherOverflowNorSpin(t *testing.T) {
+	c := newRateController(5e-324, math.MaxFloat64)
+	_, _, ok := c.tryAcquire(at(0))
+	require.True(t, ok, "the first slot is free")
+	_, wait, ok := c.tryAcquire(at(time.Millisecond))
+	assert.False(t, ok)
+	assert.Equal(t, time.Duration(math.MaxInt64), wait, "saturates instead of overflowing to a negative wait")
+
+	// The sleeping wait: with a negative wait it used to spin on a core.
+	a := newAdaptiveRate(1e-300, math.MaxFloat64)
+	_, err := a.wait(context.Background())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	before := cpuTime(t)
+	_, err = a.wait(ctx)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Less(t, cpuTime(t)-before, 150*time.Millisecond, "a waiter sleeps, it does not spin")
+}
+
+func TestDeadlineCheckAllowsForGrowth(t *testing.T) {
+	c := newRateController(0.05, 100) // one slot every 20 s now, but doubling every second
+	_, _, ok := c.tryAcquire(at(0))
+	require.True(t, ok)
+	_, wait, _ := c.tryAcquire(at(0))
+	assert.Greater(t, wait, 10*time.Second, "at the current rate the slot is far off")
+	assert.True(t, c.grantableBy(at(0), at(5*time.Second)), "0.05/s doubling each second has a slot due within 5 s")
+	assert.False(t, c.grantableBy(at(0), at(2*time.Second)), "but not within 2 s")
+
+	capped := newRateController(1, 1) // cannot grow
+	capped.tryAcquire(at(0))
+	assert.False(t, capped.grantableBy(at(0), at(900*time.Millisecond)))
+	assert.True(t, capped.grantableBy(at(0), at(time.Second)))
+}
