@@ -79,7 +79,7 @@ func newTrackingFlags(c *trackingConfig) *flag.FlagSet {
 	fs.IntVar(&c.concurrency, "concurrency", 4, "bulk: calls in flight at once (1-256)")
 	c.rate = rateFlag{perSecond: 20}
 	fs.Var(&c.rate, "rate", "bulk: requests per second at most, retries included (Blueshift suggests about 50), or auto: find Blueshift's limit, starting at 10/s (default 20)")
-	fs.Float64Var(&c.rateMax, "rate-max", 1000, "bulk: with --rate auto, the highest rate it may reach")
+	fs.Float64Var(&c.rateMax, "rate-max", defaultRateMax, "bulk: with --rate auto, the highest rate it may reach")
 	fs.IntVar(&c.burst, "burst", 1, "bulk: requests that may go at once above a fixed --rate")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "bulk: read and check the input, report what would be sent; send nothing")
 	fs.StringVar(&c.region, "region", "", "Blueshift region, us or eu; replaces BLUESHIFT_REGION and BLUESHIFT_BASE_URL")
@@ -154,6 +154,8 @@ func (c *trackingConfig) numberProblem() string {
 		return fmt.Sprintf("--rate-max must be a number of at least %v (where --rate auto starts)", autoInitialRate)
 	case c.rate.auto && c.burst != 1:
 		return "--burst applies to a fixed --rate, not to --rate auto"
+	case !c.rate.auto && c.rateMax != defaultRateMax:
+		return "--rate-max goes with --rate auto"
 	case c.burst < 1:
 		return "--burst must be at least 1"
 	case c.timeout <= 0:
@@ -299,8 +301,12 @@ func printTrackingHelp(w io.Writer, fs *flag.FlagSet, name string) {
 // progress (1e-300/s waits longer than the universe has existed).
 const minRate = 0.01
 
-// autoInitialRate is where --rate auto starts, in requests a second.
-const autoInitialRate = 10
+// autoInitialRate is where --rate auto starts, and defaultRateMax where it
+// stops, in requests a second.
+const (
+	autoInitialRate = 10
+	defaultRateMax  = 1000
+)
 
 // rateFlag is the value of --rate: a number of requests a second, or auto.
 type rateFlag struct {

@@ -248,7 +248,7 @@ func TestBadFlagValuesAreRefusedBeforeAnySideEffect(t *testing.T) {
 		{"--retry-max", "-1"}, {"--drain-timeout", "-1s"}, {"--stop-after-failures", "-1"},
 		{"--delimiter", "ab"}, {"--retry-wait-min", "0"}, {"--region", "mars"}, {"--base-url", "ftp://x"},
 		{"--rate", "fast"}, {"--rate", "NaN"}, {"--rate", "auto", "--rate-max", "5"}, {"--rate", "auto", "--rate-max", "+Inf"},
-		{"--rate", "auto", "--burst", "10"},
+		{"--rate", "auto", "--burst", "10"}, {"--rate", "20", "--rate-max", "100"},
 	} {
 		t.Run(strings.Join(bad, " "), func(t *testing.T) {
 			results := filepath.Join(t.TempDir(), "r.ndjson")
