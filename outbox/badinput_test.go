@@ -176,6 +176,8 @@ func TestSchema(t *testing.T) {
 		{"two versions", `CREATE TABLE blueshift_outbox_schema (version INTEGER NOT NULL); INSERT INTO blueshift_outbox_schema VALUES (1); INSERT INTO blueshift_outbox_schema VALUES (1)`, ErrSchemaCorrupt},
 		{"table missing columns", `CREATE TABLE blueshift_outbox_schema (version INTEGER NOT NULL); INSERT INTO blueshift_outbox_schema VALUES (1); CREATE TABLE blueshift_outbox (customer_key TEXT)`, ErrSchemaCorrupt},
 		{"foreign table of that name", `CREATE TABLE blueshift_outbox (id INTEGER)`, ErrSchemaCorrupt},
+		{"due index dropped", migrations[0] + `; CREATE TABLE blueshift_outbox_schema (version INTEGER NOT NULL); INSERT INTO blueshift_outbox_schema VALUES (1); DROP INDEX blueshift_outbox_due`, ErrSchemaCorrupt},
+		{"primary key missing", strings.Replace(migrations[0], "customer_key TEXT PRIMARY KEY", "customer_key TEXT", 1) + `; CREATE TABLE blueshift_outbox_schema (version INTEGER NOT NULL); INSERT INTO blueshift_outbox_schema VALUES (1)`, ErrSchemaCorrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "outbox.db")

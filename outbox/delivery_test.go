@@ -329,3 +329,35 @@ func TestMaxAgeCountsFromTheOldestUndeliveredChange(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseStopsRun: Close while Run is going stops Run (it returns
+// ErrClosed) before closing the database, so nothing is delivered or
+// polled afterwards, as in the README's snippet (defer ob.Close() with
+// go ob.Run(ctx)).
+func TestCloseStopsRun(t *testing.T) {
+	for _, sc := range stores(t) {
+		t.Run(sc.name, func(t *testing.T) {
+			fake := blueshifttest.NewServer()
+			defer fake.Close()
+			fake.SetDelay(time.Hour) // a call in flight when Close comes
+			ob, err := Open(context.Background(), newClient(t, fake), sc.open(t), fastOptions()...)
+			require.NoError(t, err)
+			require.NoError(t, ob.StartTracking(context.Background(), ann))
+			done := make(chan error, 1)
+			go func() { done <- ob.Run(context.Background()) }()
+			require.Eventually(t, func() bool { return len(fake.Requests()) == 1 }, 5*time.Second, time.Millisecond)
+
+			start := time.Now()
+			require.NoError(t, ob.Close())
+			select {
+			case err := <-done:
+				assert.ErrorIs(t, err, ErrClosed)
+			default:
+				t.Fatal("Close returned before Run did")
+			}
+			assert.Less(t, time.Since(start), 5*time.Second)
+			assert.ErrorIs(t, ob.Run(context.Background()), ErrClosed)
+			assert.ErrorIs(t, ob.StartTracking(context.Background(), ann), ErrClosed)
+		})
+	}
+}

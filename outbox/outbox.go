@@ -38,7 +38,9 @@ type Outbox struct {
 	claims    atomic.Int64
 
 	mu          sync.Mutex
-	pausedUntil time.Time // delivery paused by a configuration problem until then
+	pausedUntil time.Time          // delivery paused by a configuration problem until then
+	stopRun     context.CancelFunc // ends the running Run, for Close
+	runDone     chan struct{}      // closed when the running Run has returned
 }
 
 // Open prepares an Outbox that delivers with client and keeps its table in
@@ -97,11 +99,24 @@ func newOwnerID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Close releases the Outbox's resources: the database file for SQLite
-// (a handle given to SQLiteDB or Postgres stays open). Stop Run first, by
-// cancelling its context; what Close interrupts is delivered later.
+// Close stops a running Run (as if its context had ended: calls in flight
+// are cancelled, their leases released, and Run returns ErrClosed), waits
+// for it to return, and releases the Outbox's resources: the database file
+// for SQLite (a handle given to SQLiteDB or Postgres stays open). What
+// Close interrupts is delivered later. Every method returns ErrClosed
+// afterwards.
 func (o *Outbox) Close() error {
-	if o.closed.Swap(true) || !o.owned {
+	if o.closed.Swap(true) {
+		return nil
+	}
+	o.mu.Lock()
+	stop, done := o.stopRun, o.runDone
+	o.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+	if !o.owned {
 		return nil
 	}
 	return o.db.Close()

@@ -31,8 +31,9 @@ type claimed struct {
 // Run delivers recorded changes until ctx ends, at most WithConcurrency at
 // once and within the client's rate limit. When ctx ends it cancels the
 // calls in flight, releases their customers for the next Run, and returns
-// nil within a few seconds. Database errors are logged and retried; Run
-// returns an error only when the Outbox is closed or already running.
+// nil within a few seconds. Close stops it the same way, and Run then
+// returns ErrClosed. Database errors are logged and retried; Run returns
+// an error only when the Outbox is closed or already running.
 func (o *Outbox) Run(ctx context.Context) error {
 	if o.closed.Load() {
 		return ErrClosed
@@ -41,6 +42,31 @@ func (o *Outbox) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	defer o.running.Store(false)
+	ctx, finish := o.stoppable(ctx)
+	defer finish()
+	if !o.closed.Load() { // else closed before Close could see this Run
+		o.deliverUntilDone(ctx)
+	}
+	if o.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// stoppable returns a context that Close can end, and the function to call
+// once Run has stopped delivering, which lets Close go on.
+func (o *Outbox) stoppable(ctx context.Context) (context.Context, func()) {
+	ctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	o.mu.Lock()
+	o.stopRun, o.runDone = stop, done
+	o.mu.Unlock()
+	return ctx, func() { stop(); close(done) }
+}
+
+// deliverUntilDone is Run's loop: claim due customers and deliver them,
+// until ctx ends; it returns when every delivery it started has ended.
+func (o *Outbox) deliverUntilDone(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	slots := make(chan struct{}, o.s.concurrency)
@@ -91,7 +117,6 @@ func (o *Outbox) Run(ctx context.Context) error {
 			o.sleep(ctx, o.untilDue(ctx), true)
 		}
 	}
-	return nil
 }
 
 // acquire takes one delivery slot, waiting for it, and as many more as

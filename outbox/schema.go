@@ -93,6 +93,10 @@ func migrate(ctx context.Context, db *sql.DB, d *dialect) error {
 	if _, err := tx.ExecContext(ctx, columnsCheck); err != nil {
 		return fmt.Errorf("%w: table blueshift_outbox: %w", ErrSchemaCorrupt, err)
 	}
+	var keys int
+	if err := tx.QueryRowContext(ctx, d.keysCheck).Scan(&keys); err != nil || keys != 2 {
+		return fmt.Errorf("%w: table blueshift_outbox lacks its primary key or its index blueshift_outbox_due", ErrSchemaCorrupt)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("outbox: migrate: commit: %w", err)
 	}

@@ -106,7 +106,10 @@ type dialect struct {
 	dollar bool
 	// reclaimAtOpen takes over every lease at Open (one process only).
 	reclaimAtOpen bool
-	q             queries
+	// keysCheck counts the table's primary key and due index: 2 when
+	// both are there.
+	keysCheck string
+	q         queries
 }
 
 var (
@@ -114,12 +117,16 @@ var (
 		name:          "sqlite",
 		now:           `CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)`,
 		reclaimAtOpen: true,
+		keysCheck: `SELECT (SELECT count(*) FROM pragma_index_list('blueshift_outbox') WHERE origin = 'pk')
+			+ (SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'blueshift_outbox' AND name = 'blueshift_outbox_due')`,
 	})
 	postgresDialect = newDialect(&dialect{
 		name:       "postgres",
 		now:        `CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)`,
 		lockSchema: `SELECT pg_advisory_xact_lock(7238151163024101989)`,
 		dollar:     true,
+		keysCheck: `SELECT (SELECT count(*) FROM pg_constraint WHERE conrelid = to_regclass('blueshift_outbox') AND contype = 'p')
+			+ (SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'blueshift_outbox' AND indexname = 'blueshift_outbox_due')`,
 	})
 )
 

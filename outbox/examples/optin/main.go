@@ -60,7 +60,8 @@ func consentHandler(db *sql.DB, ob *outbox.Outbox, log *slog.Logger) http.Handle
 			return
 		}
 		var req consentRequest
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil || req.Consent == nil {
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+		if err := dec.Decode(&req); err != nil || req.Consent == nil || dec.More() {
 			http.Error(w, `body must be {"email": ..., "customer_id": ..., "consent": true|false}`, http.StatusBadRequest)
 			return
 		}

@@ -96,6 +96,7 @@ func testConsent(t *testing.T) {
 		{`{"email":"eve\u0000@example.com","consent":true}`, 400},
 		{`{"email":"ann@example.com"}`, 400},
 		{`consent=yes`, 400},
+		{`{"email":"x@example.com","consent":true}{"email":"z@example.com","consent":false}`, 400}, // never half of it
 	} {
 		rec := httptest.NewRecorder()
 		start := time.Now()
