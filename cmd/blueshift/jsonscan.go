@@ -116,17 +116,26 @@ func (s *jsonScanner) object(member func() error) error {
 	if err := s.expect('{'); err != nil {
 		return err
 	}
+	return s.items('}', func() error {
+		if err := s.expect('"'); err != nil {
+			return err
+		}
+		return member()
+	})
+}
+
+// items reads the comma-separated items of an object or array whose
+// opening bracket was read, up to and including closing, calling item at
+// the start of each one (white space skipped).
+func (s *jsonScanner) items(closing byte, item func() error) error {
 	s.skipSpace()
-	if b, _ := s.peek(); b == '}' {
+	if b, _ := s.peek(); b == closing {
 		_, _ = s.r.ReadByte()
 		return nil
 	}
 	for {
 		s.skipSpace()
-		if err := s.expect('"'); err != nil {
-			return err
-		}
-		if err := member(); err != nil {
+		if err := item(); err != nil {
 			return err
 		}
 		s.skipSpace()
@@ -134,7 +143,7 @@ func (s *jsonScanner) object(member func() error) error {
 		switch {
 		case err != nil:
 			return err
-		case b == '}':
+		case b == closing:
 			return nil
 		case b != ',':
 			return errNotJSON
@@ -211,27 +220,7 @@ func (s *jsonScanner) skipValue(depth int) error {
 // array reads an array and drops it.
 func (s *jsonScanner) array(depth int) error {
 	_, _ = s.r.ReadByte()
-	s.skipSpace()
-	if b, _ := s.peek(); b == ']' {
-		_, _ = s.r.ReadByte()
-		return nil
-	}
-	for {
-		s.skipSpace()
-		if err := s.skipValue(depth + 1); err != nil {
-			return err
-		}
-		s.skipSpace()
-		b, err := s.next()
-		switch {
-		case err != nil:
-			return err
-		case b == ']':
-			return nil
-		case b != ',':
-			return errNotJSON
-		}
-	}
+	return s.items(']', func() error { return s.skipValue(depth + 1) })
 }
 
 // literal reads true, false or null.
