@@ -105,6 +105,12 @@ func TestOneCustomer(t *testing.T) {
 	fake.FailNext(1, 400)
 	code, _, stderr = cli(t, context.Background(), fake, "", "start-tracking", "--customer-id", "C1")
 	assert.Equal(t, exitFailures, code, "a refused call: %s", stderr)
+
+	sent := len(fake.Requests())
+	code, _, stderr = cli(t, context.Background(), fake, "", "start-tracking", "--email", "jos\xe9@example.com")
+	assert.Equal(t, exitUsage, code, "an input error: %s", stderr)
+	assert.Equal(t, "blueshift start-tracking: invalid identifier: email is not valid UTF-8\n", stderr)
+	assert.Len(t, fake.Requests(), sent, "nothing was sent")
 }
 
 func TestUsageErrorsAreOneLineNamingTheFix(t *testing.T) {

@@ -38,6 +38,8 @@ func runOne(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stdout, s
 			return exitInterrupted
 		case errors.Is(err, blueshift.ErrUnauthorized) || errors.Is(err, blueshift.ErrForbidden):
 			return exitUsage // a bad key, as for a bulk run
+		case errors.Is(err, blueshift.ErrInvalidIdentifier) || errors.Is(err, blueshift.ErrMissingIdentifier):
+			return exitUsage // an input error: nothing was sent
 		}
 		return exitFailures
 	}
