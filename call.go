@@ -33,9 +33,10 @@ type call struct {
 	conns  atomic.Int32
 	reused atomic.Bool
 	trace  httptrace.ClientTrace
-	// rateEpoch is the adaptive rate's epoch when this attempt was granted
-	// (ratecontrol.go).
-	rateEpoch uint64
+	// rateEpoch and rateGranted are the adaptive rate's epoch and the time
+	// when this attempt was granted (ratecontrol.go).
+	rateEpoch   uint64
+	rateGranted time.Time
 }
 
 type callKey struct{}

@@ -73,6 +73,7 @@ type rateController struct {
 	last     time.Time          // pacing: when tokens were last brought up to date
 	slots    [rateSlots + 1]int // successes per slot, newest first
 	slotAt   time.Time          // start of the newest success slot
+	rtt      time.Duration      // smoothed time from a grant to its answer
 }
 
 func newRateController(initial, max float64) *rateController {
@@ -97,12 +98,37 @@ func (c *rateController) rateAt(now time.Time) float64 {
 	}
 	d := max(now.Sub(c.phase), 0) // callers read the clock before the lock: a little out of order
 	var r float64
-	if d < rateReturn {
-		r = c.from + (c.to-c.from)*float64(d)/float64(rateReturn)
+	if back := c.returning(); d < back {
+		r = c.from + (c.to-c.from)*float64(d)/float64(back)
 	} else {
-		r = c.to * math.Exp2(float64(d-rateReturn)/float64(rateDoubling))
+		r = c.to * math.Exp2(float64(d-back)/float64(c.doubling()))
 	}
 	return math.Max(c.floor, math.Min(r, c.max))
+}
+
+// doubling is how long the rate takes to double: rateDoubling, or two
+// round trips when answers are slower than half of that, so that a 429
+// can come back before the rate has overshot much.
+func (c *rateController) doubling() time.Duration {
+	return max(rateDoubling, 2*c.rtt)
+}
+
+// returning is how long the rate takes to climb back after a cut:
+// rateReturn, or four round trips when answers are slower than 750 ms.
+func (c *rateController) returning() time.Duration {
+	return max(rateReturn, 4*c.rtt)
+}
+
+// observe takes the time from a grant to its answer into the smoothed
+// round trip (an exponential average, 1/8 per answer).
+func (c *rateController) observe(rtt time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rtt == 0 {
+		c.rtt = rtt
+		return
+	}
+	c.rtt += (rtt - c.rtt) / 8
 }
 
 // tryAcquire is the non-blocking step: "may I send now?". It grants a slot
@@ -278,7 +304,7 @@ func (a *adaptiveRate) wait(ctx context.Context) (uint64, error) {
 func (c *Client) waitAdaptive(ctx context.Context) error {
 	epoch, err := c.adaptive.wait(ctx)
 	if st := callFrom(ctx); st != nil && err == nil {
-		st.rateEpoch = epoch
+		st.rateEpoch, st.rateGranted = epoch, time.Now()
 	}
 	return err
 }
@@ -291,11 +317,15 @@ func (c *Client) learnRate(ctx context.Context, st *call, resp *http.Response, e
 	if c.adaptive == nil || err != nil || resp == nil {
 		return
 	}
+	now := time.Now()
+	if !st.rateGranted.IsZero() {
+		c.adaptive.ctrl.observe(now.Sub(st.rateGranted))
+	}
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		c.adaptive.ctrl.succeeded(time.Now())
+		c.adaptive.ctrl.succeeded(now)
 	case resp.StatusCode == http.StatusTooManyRequests:
-		cut, from, to := c.adaptive.ctrl.throttled(time.Now(), st.rateEpoch)
+		cut, from, to := c.adaptive.ctrl.throttled(now, st.rateEpoch)
 		if cut && c.logger != nil {
 			c.logger.LogAttrs(ctx, slog.LevelDebug, "blueshift: adaptive rate cut",
 				slog.Float64("from_per_second", math.Round(from*10)/10), slog.Float64("to_per_second", math.Round(to*10)/10))
