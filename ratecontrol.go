@@ -29,6 +29,10 @@ import (
 //   - Return: after a cut, the rate climbs linearly back to the rate it had
 //     before the cut over rateReturn (3 s), then doubles every second again
 //     from there, probing for a higher limit.
+//   - Slow answers: when the smoothed time from a grant to its answer is
+//     long, the rate doubles every two round trips (if that is longer than
+//     a second) and returns over four (if longer than 3 s), so that a 429
+//     can come back before the rate has overshot far.
 //   - Floor: never below rateFloor (1 per second; the initial rate if that
 //     is lower), whatever is answered.
 //
