@@ -19,8 +19,7 @@ import (
 // TestInvalidIdentifiers: refused at record time with the core's errors,
 // nothing stored.
 func TestInvalidIdentifiers(t *testing.T) {
-	fake := blueshifttest.NewServer()
-	defer fake.Close()
+	fake := newFake(t)
 	for _, sc := range txStores(t) {
 		db, store := sc.open(t)
 		ob := openOutbox(t, newClient(t, fake), store)
@@ -53,8 +52,7 @@ func TestInvalidIdentifiers(t *testing.T) {
 // return an error and Run keeps retrying; once it accepts them again,
 // everything is delivered.
 func TestUnwritableDatabase(t *testing.T) {
-	fake := blueshifttest.NewServer()
-	defer fake.Close()
+	fake := newFake(t)
 	db := sqliteHandle(t, filepath.Join(t.TempDir(), "app.db"))
 	db.SetMaxOpenConns(1) // so that the pragma below applies to every statement
 	ob := openOutbox(t, newClient(t, fake), SQLiteDB(db))
@@ -80,8 +78,7 @@ func TestUnwritableDatabase(t *testing.T) {
 
 // TestClosedDatabase: a record call on a closed handle returns an error.
 func TestClosedDatabase(t *testing.T) {
-	fake := blueshifttest.NewServer()
-	defer fake.Close()
+	fake := newFake(t)
 	db := sqliteHandle(t, filepath.Join(t.TempDir(), "app.db"))
 	ob := openOutbox(t, newClient(t, fake), SQLiteDB(db))
 	require.NoError(t, db.Close())
@@ -96,8 +93,7 @@ func TestClosedDatabase(t *testing.T) {
 func TestTransactional(t *testing.T) {
 	for _, sc := range txStores(t) {
 		t.Run(sc.name, func(t *testing.T) {
-			fake := blueshifttest.NewServer()
-			defer fake.Close()
+			fake := newFake(t)
 			db, store := sc.open(t)
 			ob := openOutbox(t, newClient(t, fake), store)
 			ctx := context.Background()
@@ -161,8 +157,7 @@ func sqliteHandle(t testing.TB, path string) *sql.DB {
 
 // TestSchema: Open creates, re-opens, and refuses newer or corrupted tables.
 func TestSchema(t *testing.T) {
-	fake := blueshifttest.NewServer()
-	defer fake.Close()
+	fake := newFake(t)
 	client := newClient(t, fake)
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -219,8 +214,7 @@ func TestSchema(t *testing.T) {
 // TestOptions: each option refuses bad input, and Open refuses a lease too
 // short for the client.
 func TestOptions(t *testing.T) {
-	fake := blueshifttest.NewServer()
-	defer fake.Close()
+	fake := newFake(t)
 	client := newClient(t, fake)
 	store := SQLite(filepath.Join(t.TempDir(), "outbox.db"))
 	for _, tc := range []struct {

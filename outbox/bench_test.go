@@ -39,8 +39,7 @@ func BenchmarkRecord(b *testing.B) {
 	for _, sc := range benchStores(b) {
 		for _, goroutines := range []int{1, 32} {
 			b.Run(fmt.Sprintf("%s/goroutines=%d", sc.name, goroutines), func(b *testing.B) {
-				fake := blueshifttest.NewServer()
-				defer fake.Close()
+				fake := newFake(b)
 				ob := openOutbox(b, newClient(b, fake), sc.open(b))
 				lat := make([][]time.Duration, goroutines)
 				var wg sync.WaitGroup

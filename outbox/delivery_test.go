@@ -28,8 +28,7 @@ func TestOrdering(t *testing.T) {
 			{"start then stop, the start failing", true, false, 1},
 		} {
 			t.Run(sc.name+"/"+tc.name, func(t *testing.T) {
-				fake := blueshifttest.NewServer()
-				defer fake.Close()
+				fake := newFake(t)
 				ob := openOutbox(t, newClient(t, fake), sc.open(t))
 				ctx := context.Background()
 				fake.FailNext(tc.failures, http.StatusServiceUnavailable)
@@ -54,8 +53,7 @@ func TestOrdering(t *testing.T) {
 func TestNewerChangeDuringDelivery(t *testing.T) {
 	for _, sc := range stores(t) {
 		t.Run(sc.name, func(t *testing.T) {
-			fake := blueshifttest.NewServer()
-			defer fake.Close()
+			fake := newFake(t)
 			ob := openOutbox(t, newClient(t, fake), sc.open(t))
 			ctx := context.Background()
 			fake.SetDelay(300 * time.Millisecond)
@@ -78,8 +76,7 @@ func TestNewerChangeDuringDelivery(t *testing.T) {
 func TestOutage(t *testing.T) {
 	for _, sc := range stores(t) {
 		t.Run(sc.name, func(t *testing.T) {
-			fake := blueshifttest.NewServer()
-			defer fake.Close()
+			fake := newFake(t)
 			ob := openOutbox(t, newClient(t, fake), sc.open(t))
 			fake.FailNext(1_000_000, http.StatusServiceUnavailable)
 			customers := someCustomers(20)
@@ -110,8 +107,7 @@ func TestOutage(t *testing.T) {
 func TestUnauthorizedPauses(t *testing.T) {
 	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden} {
 		t.Run(http.StatusText(status), func(t *testing.T) {
-			fake := blueshifttest.NewServer()
-			defer fake.Close()
+			fake := newFake(t)
 			probe := 200 * time.Millisecond
 			ob := openOutbox(t, newClient(t, fake), stores(t)[0].open(t), WithBackoff(5*time.Millisecond, probe))
 			fake.FailNext(1_000_000, status)
@@ -164,8 +160,7 @@ func TestFailurePolicy(t *testing.T) {
 		{http.StatusForbidden, false},
 	} {
 		t.Run(http.StatusText(tc.status), func(t *testing.T) {
-			fake := blueshifttest.NewServer()
-			defer fake.Close()
+			fake := newFake(t)
 			ob := openOutbox(t, newClient(t, fake), stores(t)[0].open(t), WithBackoff(5*time.Millisecond, 50*time.Millisecond))
 			fake.FailNext(1, tc.status)
 			require.NoError(t, ob.StopTracking(context.Background(), ann))
@@ -191,8 +186,7 @@ func TestFailurePolicy(t *testing.T) {
 // TestMaxAge: a customer failing for longer than the maximum age goes
 // dead; Retry makes it pending again.
 func TestMaxAge(t *testing.T) {
-	fake := blueshifttest.NewServer()
-	defer fake.Close()
+	fake := newFake(t)
 	ob := openOutbox(t, newClient(t, fake), stores(t)[0].open(t), WithMaxAge(200*time.Millisecond))
 	ctx := context.Background()
 	assert.ErrorIs(t, ob.Retry(ctx, ann), ErrNotDead)
@@ -220,8 +214,7 @@ func TestMaxAge(t *testing.T) {
 func TestRunStops(t *testing.T) {
 	for _, sc := range stores(t) {
 		t.Run(sc.name, func(t *testing.T) {
-			fake := blueshifttest.NewServer()
-			defer fake.Close()
+			fake := newFake(t)
 			ob := openOutbox(t, newClient(t, fake, blueshift.WithTimeout(time.Minute)), sc.open(t),
 				WithLease(5*time.Minute), WithClientTimeout(time.Minute))
 			fake.SetDelay(time.Hour)
@@ -243,8 +236,7 @@ func TestRunStops(t *testing.T) {
 
 // TestRunTwice: one Outbox runs one Run at a time.
 func TestRunTwice(t *testing.T) {
-	fake := blueshifttest.NewServer()
-	defer fake.Close()
+	fake := newFake(t)
 	ob := openOutbox(t, newClient(t, fake), stores(t)[0].open(t))
 	startRun(t, ob)
 	eventually(t, time.Second, "Run to start", ob.running.Load)
@@ -254,8 +246,7 @@ func TestRunTwice(t *testing.T) {
 // TestIdentity: the outbox keys a customer by all its identifiers,
 // trimmed, the email without regard to case.
 func TestIdentity(t *testing.T) {
-	fake := blueshifttest.NewServer()
-	defer fake.Close()
+	fake := newFake(t)
 	ob := openOutbox(t, newClient(t, fake), stores(t)[0].open(t))
 	ctx := context.Background()
 	require.NoError(t, ob.StartTracking(ctx, blueshift.Customer{Email: " Ann@Example.com\u200b"}))
@@ -308,8 +299,7 @@ func someCustomers(n int) []blueshift.Customer {
 func TestMaxAgeCountsFromTheOldestUndeliveredChange(t *testing.T) {
 	for _, sc := range stores(t) {
 		t.Run(sc.name, func(t *testing.T) {
-			fake := blueshifttest.NewServer()
-			defer fake.Close()
+			fake := newFake(t)
 			ob := openOutbox(t, newClient(t, fake), sc.open(t))
 			ctx := context.Background()
 			fake.SetDelay(500 * time.Millisecond)
@@ -337,8 +327,7 @@ func TestMaxAgeCountsFromTheOldestUndeliveredChange(t *testing.T) {
 func TestCloseStopsRun(t *testing.T) {
 	for _, sc := range stores(t) {
 		t.Run(sc.name, func(t *testing.T) {
-			fake := blueshifttest.NewServer()
-			defer fake.Close()
+			fake := newFake(t)
 			fake.SetDelay(time.Hour) // a call in flight when Close comes
 			ob, err := Open(context.Background(), newClient(t, fake), sc.open(t), fastOptions()...)
 			require.NoError(t, err)

@@ -29,6 +29,14 @@ func fastOptions() []Option {
 	}
 }
 
+// newFake starts a fake Blueshift that is closed when the test ends, after
+// the Outbox and its Run (registered later, so cleaned up earlier).
+func newFake(t testing.TB) *blueshifttest.Server {
+	fake := blueshifttest.NewServer()
+	t.Cleanup(fake.Close)
+	return fake
+}
+
 // newClient returns a client for fake that does not retry by itself, so
 // that every failure reaches the outbox.
 func newClient(t testing.TB, fake *blueshifttest.Server, opts ...blueshift.Option) *blueshift.Client {

@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueshift-go/blueshift"
-	"github.com/blueshift-go/blueshift/blueshifttest"
 )
 
 // TestPostgresUnreachable: while the database cannot be reached, record
@@ -36,8 +35,7 @@ func TestPostgresUnreachable(t *testing.T) {
 	db := stdlib.OpenDB(*cfg)
 	defer db.Close()
 
-	fake := blueshifttest.NewServer()
-	defer fake.Close()
+	fake := newFake(t)
 	ob := openOutbox(t, newClient(t, fake), Postgres(db))
 	ctx := context.Background()
 	require.NoError(t, ob.StartTracking(ctx, ann))
