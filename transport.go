@@ -132,12 +132,16 @@ func (t *attemptTransport) mayResendAtOnce(req *http.Request, st *call, err erro
 // deadline has not passed.
 type attemptTimeoutError struct{ timeout time.Duration }
 
+// Error says how long the attempt was allowed.
 func (e *attemptTimeoutError) Error() string {
 	return "attempt timed out after " + e.timeout.String()
 }
+// Is matches ErrAttemptTimeout.
 func (e *attemptTimeoutError) Is(target error) bool { return target == ErrAttemptTimeout }
-func (e *attemptTimeoutError) Timeout() bool        { return true }
-func (e *attemptTimeoutError) Temporary() bool      { return true }
+
+// Timeout and Temporary make it a net.Error timeout, as net/http's own are.
+func (e *attemptTimeoutError) Timeout() bool   { return true }
+func (e *attemptTimeoutError) Temporary() bool { return true }
 
 // cancelOnClose releases an attempt's timer when its body is closed.
 type cancelOnClose struct {
