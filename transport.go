@@ -136,6 +136,7 @@ type attemptTimeoutError struct{ timeout time.Duration }
 func (e *attemptTimeoutError) Error() string {
 	return "attempt timed out after " + e.timeout.String()
 }
+
 // Is matches ErrAttemptTimeout.
 func (e *attemptTimeoutError) Is(target error) bool { return target == ErrAttemptTimeout }
 
