@@ -85,7 +85,7 @@ func echoHandler(status int) http.HandlerFunc {
 		all := echoAll() + " " + r.Header.Get("Authorization") + " " + string(body)
 		w.Header().Set("X-Request-Id", "req-"+printCustomer.Email)
 		if status >= 300 && status < 400 {
-			w.Header().Set("Location", "https://elsewhere.example/"+url(printCustomer.Email))
+			w.Header().Set("Location", "https://elsewhere.example/"+pctAt(printCustomer.Email))
 		}
 		w.WriteHeader(status)
 		msg, _ := json.Marshal(all)
@@ -93,7 +93,7 @@ func echoHandler(status int) http.HandlerFunc {
 	}
 }
 
-func url(s string) string { return strings.ReplaceAll(s, "@", "%40") }
+func pctAt(s string) string { return strings.ReplaceAll(s, "@", "%40") }
 
 // printCase is a real failing call of one kind.
 type printCase struct {
