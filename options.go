@@ -206,7 +206,10 @@ func WithTimeout(d time.Duration) Option {
 // WithLogger makes the client log each attempt and retry at Debug level:
 // method, path, status, attempt, wait and request id. It never logs the API
 // key, the Authorization header, request bodies or customer identifiers.
-// Without it the client logs nothing at all.
+// Without it the client logs nothing at all; net/http itself may still
+// write to the standard logger (package log), for example when a server
+// sends bytes on an idle connection: docs/security.md says how to silence
+// it.
 func WithLogger(l *slog.Logger) Option {
 	return func(s *settings) error {
 		if l == nil {

@@ -254,3 +254,24 @@ func TestCausesStayReachable(t *testing.T) {
 	require.ErrorAs(t, err, &opErr)
 	assert.Equal(t, "dial", opErr.Op)
 }
+
+// TestResponseNeverPrintsASecret covers the value a successful call
+// returns, from a server that echoes secrets in its status and request id.
+func TestResponseNeverPrintsASecret(t *testing.T) {
+	echo := echoAll()
+	_, rec := setup(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Request-Id", "req-"+printCustomer.Email)
+		msg, _ := json.Marshal(echo)
+		fmt.Fprintf(w, `{"status":%s}`, msg)
+	})
+	client, err := blueshift.NewClient(printKey, blueshift.WithBaseURL(rec.URL))
+	require.NoError(t, err)
+	resp, err := client.StartTracking(context.Background(), printCustomer)
+	require.NoError(t, err)
+	assert.Contains(t, resp.Status, "[redacted]")
+	for _, v := range []any{resp, *resp} {
+		for how, out := range printers(v) {
+			assertNoSecret(t, fmt.Sprintf("%T through %s", v, how), out)
+		}
+	}
+}
