@@ -23,11 +23,13 @@ type Client struct {
 	cred      *credential // behind a pointer: printing a Client copy shows only an address
 	userAgent string
 	retry     *retryablehttp.Client
-	transport sealed[http.RoundTripper] // the pool under the auth and timeout layers; sealed, as its buffers hold requests
-	logger    *slog.Logger              // nil: log nothing
-	limiter   *rate.Limiter             // nil: no rate limit
-	adaptive  *adaptiveRate             // nil: no adaptive rate (ratecontrol.go)
-	budget    *retryBudget              // nil: no retry budget
+	// transport is the pool under the auth and timeout layers, sealed: its
+	// buffers hold the last requests, Authorization header included.
+	transport sealed[http.RoundTripper]
+	logger    *slog.Logger  // nil: log nothing
+	limiter   *rate.Limiter // nil: no rate limit
+	adaptive  *adaptiveRate // nil: no adaptive rate (ratecontrol.go)
+	budget    *retryBudget  // nil: no retry budget
 }
 
 // NewClient returns a client that authenticates with apiKey, a Blueshift
