@@ -11,13 +11,26 @@ import (
 
 // credential holds the ready-made Authorization header value. It is kept
 // behind a pointer and formats itself as "[redacted]", so that printing any
-// value that holds it (with %v, %+v or %#v) never shows the key.
+// value that holds it (with %v, %+v or %#v) never shows the key, and the
+// key's forms are sealed, so that printers that walk fields through
+// pointers (spew, testify's diffs) see only a func's address.
 type credential struct {
+	forms sealed[keyForms]
+}
+
+// keyForms are the ready-made header and the forms of the key that must
+// never be shown.
+type keyForms struct {
 	header string // "Basic " + base64(key + ":")
-	// secrets are the forms of the key that must never be shown: the key
-	// and its base64 encoding.
+	// secrets are the key and its base64 encoding.
 	secrets [2]string
 }
+
+// header returns the Authorization header value.
+func (c *credential) header() string { return c.forms.open().header }
+
+// secrets returns the key and base64(key:), for redaction.
+func (c *credential) secrets() [2]string { return c.forms.open().secrets }
 
 // newCredential validates an API key and builds its Basic-auth header: the
 // key is the user name and the password is empty, so the encoded text is the
@@ -33,7 +46,7 @@ func newCredential(apiKey string) (*credential, error) {
 		}
 	}
 	encoded := base64.StdEncoding.EncodeToString([]byte(key + ":"))
-	return &credential{header: "Basic " + encoded, secrets: [2]string{key, encoded}}, nil
+	return &credential{forms: seal(keyForms{header: "Basic " + encoded, secrets: [2]string{key, encoded}})}, nil
 }
 
 // String returns "[redacted]".
@@ -54,7 +67,7 @@ func (c *credential) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(c.Strin
 // http.Client.CloseIdleConnections every time a call gives up, which would
 // otherwise tear down the pooled connections of every other call in flight.
 type authTransport struct {
-	base    http.RoundTripper
+	base    sealed[http.RoundTripper] // the pool's buffers hold the last request, key included
 	cred    *credential
 	scheme  string // lower case
 	rawHost string // as configured, for the fast path
@@ -62,7 +75,7 @@ type authTransport struct {
 }
 
 func newAuthTransport(base http.RoundTripper, cred *credential, endpoint *url.URL) *authTransport {
-	return &authTransport{base: base, cred: cred, scheme: endpoint.Scheme, rawHost: endpoint.Host, host: canonicalHost(endpoint)}
+	return &authTransport{base: seal(base), cred: cred, scheme: endpoint.Scheme, rawHost: endpoint.Host, host: canonicalHost(endpoint)}
 }
 
 // errForeignHost is returned for a request to any host but the configured one.
@@ -78,8 +91,8 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	// The request is ours (built by Client.post for this call), so the header
 	// can be set in place without cloning it.
-	req.Header.Set("Authorization", t.cred.header)
-	return t.base.RoundTrip(req)
+	req.Header.Set("Authorization", t.cred.header())
+	return t.base.open().RoundTrip(req)
 }
 
 // canonicalHost returns u's host in lower case with the scheme's default

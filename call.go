@@ -64,7 +64,8 @@ func (c *Client) post(ctx context.Context, path string, body []byte, identifiers
 	}
 	st := &call{path: path}
 	copy(st.secrets[:], identifiers[:])
-	copy(st.secrets[4:], c.cred.secrets[:])
+	keySecrets := c.cred.secrets()
+	copy(st.secrets[4:], keySecrets[:])
 	st.trace.GotConn = st.gotConn
 	ctx = httptrace.WithClientTrace(context.WithValue(ctx, callKey{}, st), &st.trace)
 
@@ -118,7 +119,7 @@ func (c *Client) callError(st *call, err error) error {
 	if apiErr, ok := err.(*APIError); ok {
 		return apiErr
 	}
-	return &RequestError{Path: st.path, Attempts: st.attempts, Err: err, Last: st.last, secrets: st.secrets[:]}
+	return &RequestError{Path: st.path, Attempts: st.attempts, Err: redactedCause(err, st.secrets[:], c.baseURL+st.path), Last: st.last}
 }
 
 // readBounded reads at most limit bytes of a response body and closes

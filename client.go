@@ -23,11 +23,13 @@ type Client struct {
 	cred      *credential // behind a pointer: printing a Client copy shows only an address
 	userAgent string
 	retry     *retryablehttp.Client
-	transport http.RoundTripper // the pool under the auth and timeout layers
-	logger    *slog.Logger      // nil: log nothing
-	limiter   *rate.Limiter     // nil: no rate limit
-	adaptive  *adaptiveRate     // nil: no adaptive rate (ratecontrol.go)
-	budget    *retryBudget      // nil: no retry budget
+	// transport is the pool under the auth and timeout layers, sealed: its
+	// buffers hold the last requests, Authorization header included.
+	transport sealed[http.RoundTripper]
+	logger    *slog.Logger  // nil: log nothing
+	limiter   *rate.Limiter // nil: no rate limit
+	adaptive  *adaptiveRate // nil: no adaptive rate (ratecontrol.go)
+	budget    *retryBudget  // nil: no retry budget
 }
 
 // NewClient returns a client that authenticates with apiKey, a Blueshift
@@ -106,7 +108,7 @@ func newClient(cred *credential, s *settings) *Client {
 	c := &Client{
 		baseURL:   endpoint.String(),
 		cred:      cred,
-		transport: transport,
+		transport: seal(transport),
 		userAgent: "blueshift-go/" + Version,
 		logger:    s.logger,
 		limiter:   s.limiter,
@@ -153,7 +155,7 @@ func (c *Client) BaseURL() string { return c.baseURL }
 // closing the pool on every give-up is blocked, so one failing call does
 // not cost every other call its connection.)
 func (c *Client) CloseIdleConnections() {
-	if t, ok := c.transport.(interface{ CloseIdleConnections() }); ok {
+	if t, ok := c.transport.open().(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}
 }

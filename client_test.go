@@ -3,7 +3,9 @@ package blueshift_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -193,3 +195,34 @@ func TestWithHTTPClientUsesItsTransportWithoutMutatingIt(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestBaseURLRefusesAnyQueryOrFragment(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1/?", "http://127.0.0.1?", "https://api.example.com/#", "https://api.example.com#",
+		"https://api.example.com/?a=1", "https://api.example.com/p#f", "https://api.example.com/p?#"} {
+		_, err := blueshift.NewClient(testKey, blueshift.WithBaseURL(u))
+		assert.Error(t, err, u)
+	}
+}
+
+func TestBaseURLKeepsAnEscapedPath(t *testing.T) {
+	var got []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.RequestURI)
+		mu.Unlock()
+		okHandler(w, r)
+	}))
+	defer srv.Close()
+	for _, path := range []string{"/a%2Fb", "/a%2fb/", "/x%20y", "/plain"} {
+		client, err := blueshift.NewClient(testKey, blueshift.WithBaseURL(srv.URL+path))
+		require.NoError(t, err)
+		want := srv.URL + strings.TrimSuffix(path, "/")
+		assert.Equal(t, want, client.BaseURL())
+		_, err = client.StartTracking(context.Background(), ann)
+		require.NoError(t, err)
+		mu.Lock()
+		assert.Equal(t, strings.TrimPrefix(want, srv.URL)+"/api/v1/customers/unforget", got[len(got)-1])
+		mu.Unlock()
+	}
+}

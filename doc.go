@@ -17,9 +17,12 @@
 // inspect with [errors.Is] (against the Err… sentinels) and [errors.As].
 //
 // The API key is sent only to the configured host, redirects are never
-// followed, and neither the key nor a customer's identifiers appear in error
-// strings or log lines. With no [WithLogger] option the package writes
-// nothing anywhere.
+// followed, and neither the key nor a customer's identifiers appear in log
+// lines or in any print of a value the package returns (errors and
+// [Client], under every fmt verb, through log/slog or testify). With no
+// [WithLogger] option the package itself writes nothing anywhere; net/http
+// may still write to the standard logger (docs/security.md says when, and
+// how to silence it).
 //
 // A [Client] is safe for concurrent use by many goroutines; create one per
 // process and share it.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sort"
@@ -33,6 +34,46 @@ var (
 // of its WithTimeout. It does not match context.DeadlineExceeded unless the
 // caller's own context deadline also passed.
 var ErrAttemptTimeout = errors.New("blueshift: attempt timed out")
+
+// ErrRetryBudgetExhausted matches a call that stopped retrying because the
+// client's retry budget (see WithRetryBudget) was empty: Blueshift or the
+// network was failing for many calls at once. Its error is a
+// *RequestError whose Last is Blueshift's last answer, if there was one;
+// IsRetryable reports true, since the call may succeed later. A call that
+// used all of WithRetryMax does not match it.
+var ErrRetryBudgetExhausted = errors.New("blueshift: retry budget exhausted")
+
+// budgetExhaustedText ends the message of a call that the empty retry
+// budget stopped.
+const budgetExhaustedText = "not retried: the client's retry budget is exhausted"
+
+// budgetExhaustedError is the cause of a call that the empty retry budget
+// stopped: the network error that would have been retried, or nil when it
+// was an answer (then the call's Last).
+type budgetExhaustedError struct{ cause error }
+
+// budgetExhausted returns the error of a call that the empty retry budget
+// stopped after cause.
+func budgetExhausted(cause error) error {
+	if _, ok := cause.(*APIError); ok {
+		return &budgetExhaustedError{}
+	}
+	return &budgetExhaustedError{cause: cause}
+}
+
+// Error says that the call was not retried, after the network error if any.
+func (e *budgetExhaustedError) Error() string {
+	if e.cause == nil {
+		return budgetExhaustedText
+	}
+	return e.cause.Error() + "; " + budgetExhaustedText
+}
+
+// Is matches ErrRetryBudgetExhausted.
+func (e *budgetExhaustedError) Is(target error) bool { return target == ErrRetryBudgetExhausted }
+
+// Unwrap returns the network error, if any.
+func (e *budgetExhaustedError) Unwrap() error { return e.cause }
 
 // Sentinels for the statuses Blueshift documents. An [*APIError] matches the
 // sentinel of its status with [errors.Is].
@@ -110,14 +151,22 @@ type APIError struct {
 	RequestID string
 	// Attempts is how many requests the call sent, this one included.
 	Attempts int
-	// Body is the raw response body, at most 64 KiB of it. Unlike Message it
-	// is not redacted and may hold personal data: do not log it.
+	// Body is the response body, at most 64 KiB of it, as sent except that
+	// the call's identifiers of 4 or more bytes and the API key are replaced
+	// by "[redacted]" wherever they occur, plain, Go-quoted or
+	// JSON-escaped (an echo inside a JSON string stays valid JSON). Unlike
+	// Message it is neither cleaned nor cut, and it may hold other personal
+	// data Blueshift sent: do not log it.
 	Body []byte
 }
 
 // Error returns a one-line description such as
 // "blueshift: 429 Too Many Requests: Rate limit exceeded (request id abc, 5 attempts)".
 func (e *APIError) Error() string { return e.describe(true) }
+
+// Format prints Error() for every verb (quoted for %q), so that no print
+// of an APIError, pointer or value, reaches its fields.
+func (e APIError) Format(f fmt.State, verb rune) { formatError(f, verb, e.Error()) }
 
 // describe is Error, with the attempts left out where the caller already
 // names them.
@@ -197,7 +246,7 @@ func requestID(resp *http.Response, secrets []string) string {
 // the message and from the field errors, names and texts. It accepts every body shape
 // Blueshift is known to send, and any bytes at all without panicking.
 func newAPIError(status int, requestID string, body []byte, secrets []string) *APIError {
-	e := &APIError{StatusCode: status, RequestID: requestID, Body: body}
+	e := &APIError{StatusCode: status, RequestID: requestID, Body: redactBody(body, secrets)}
 	message, fields := parseErrorBody(body)
 	e.Message = safeText(message, secrets, maxMessage)
 	if len(fields) > 0 {
@@ -217,6 +266,27 @@ func newAPIError(status int, requestID string, body []byte, secrets []string) *A
 		e.Message = http.StatusText(status)
 	}
 	return e
+}
+
+// redactBody returns body with the secrets of minAnywhere bytes or more
+// redacted (see redact); shorter ones are left, since replacing a token
+// such as 1 could break the body's JSON. It returns body itself when
+// nothing matched.
+func redactBody(body []byte, secrets []string) []byte {
+	var long []string
+	for _, s := range secrets {
+		if len(s) >= minAnywhere {
+			long = append(long, s)
+		}
+	}
+	if len(long) == 0 || len(body) == 0 {
+		return body
+	}
+	text := string(body)
+	if out := redact(text, long); out != text {
+		return []byte(out)
+	}
+	return body
 }
 
 // errorBody is the union of Blueshift's error shapes:
@@ -352,12 +422,17 @@ type RequestError struct {
 	// Attempts is how many requests were sent: 0 when the context was done
 	// (or the rate limit could not be met) before the first one.
 	Attempts int
-	// Err is what ended the call.
+	// Err is what ended the call. It prints with the call's identifiers and
+	// the API key redacted from the text that came from outside (the
+	// client's own URL, addresses and words stay as they are), and
+	// errors.Is and errors.As reach what it wraps: context.Canceled,
+	// context.DeadlineExceeded, ErrAttemptTimeout, ErrRetryBudgetExhausted,
+	// io.EOF, *net.OpError, *url.Error and so on. A value extracted with
+	// errors.As is the standard library's own and prints what it holds,
+	// unredacted.
 	Err error
 	// Last is Blueshift's answer to the last attempt that got one, or nil.
 	Last *APIError
-
-	secrets []string // redacted from Error()
 }
 
 // Error names the call, its cause, the attempts and the last answer.
@@ -367,7 +442,7 @@ func (e *RequestError) Error() string {
 	b.WriteString(e.Path)
 	b.WriteString(": ")
 	if e.Err != nil {
-		b.WriteString(redact(e.Err.Error(), e.secrets))
+		b.WriteString(e.Err.Error())
 	}
 	switch e.Attempts {
 	case 0:
@@ -383,6 +458,10 @@ func (e *RequestError) Error() string {
 	}
 	return b.String()
 }
+
+// Format prints Error() for every verb (quoted for %q), so that no print
+// of a RequestError, pointer or value, reaches its fields.
+func (e RequestError) Format(f fmt.State, verb rune) { formatError(f, verb, e.Error()) }
 
 // Unwrap returns the cause and, if there was one, the last *APIError.
 func (e *RequestError) Unwrap() []error {
@@ -434,7 +513,11 @@ func IsRetryable(err error) bool {
 		if errors.Is(reqErr.Err, context.Canceled) || errors.Is(reqErr.Err, context.DeadlineExceeded) {
 			return false
 		}
-		return errors.Is(reqErr.Err, ErrAttemptTimeout) || retryableError(reqErr.Err)
+		cause := reqErr.Err
+		if r, ok := cause.(*redactedError); ok {
+			cause = r.Unwrap() // judge net/http's own words, not the redacted text
+		}
+		return errors.Is(cause, ErrAttemptTimeout) || retryableError(cause)
 	}
 	var apiErr *APIError
 	if errors.As(err, &apiErr) {

@@ -22,7 +22,7 @@ func (c *Client) logAttempt(ctx context.Context, st *call, resp *http.Response, 
 			attrs = append(attrs, slog.String("request_id", id))
 		}
 	} else if err != nil {
-		attrs = append(attrs, slog.String("error", redact(err.Error(), st.secrets[:])))
+		attrs = append(attrs, slog.String("error", redactCause(err, st.secrets[:], c.baseURL+st.path)))
 	}
 	c.logger.LogAttrs(ctx, slog.LevelDebug, "blueshift: attempt", attrs...)
 }

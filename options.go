@@ -86,7 +86,9 @@ func WithRegion(r Region) Option {
 // WithBaseURL sends requests to rawURL instead of the region's host, for
 // example to a proxy or to the fake in package blueshifttest. It must be
 // https, or http to a loopback host (127.0.0.0/8, ::1, localhost). It takes
-// precedence over WithRegion.
+// precedence over WithRegion. It refuses credentials, a query or a
+// fragment (even an empty "?" or "#"), and keeps an escaped path exactly as
+// given ("/a%2Fb" stays "/a%2Fb"), less any trailing slash.
 func WithBaseURL(rawURL string) Option {
 	return func(s *settings) error {
 		u, err := parseBaseURL(rawURL)
@@ -99,7 +101,11 @@ func WithBaseURL(rawURL string) Option {
 }
 
 func parseBaseURL(rawURL string) (*url.URL, error) {
-	u, err := url.Parse(strings.TrimSpace(rawURL))
+	rawURL = strings.TrimSpace(rawURL)
+	if strings.ContainsAny(rawURL, "?#") { // url.Parse drops an empty query or fragment
+		return nil, errors.New("blueshift: base URL must not have a query or fragment (no '?' or '#')")
+	}
+	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, errors.New("blueshift: base URL is not a valid URL")
 	}
@@ -109,8 +115,6 @@ func parseBaseURL(rawURL string) (*url.URL, error) {
 		return nil, errors.New("blueshift: base URL needs a scheme and a host, like https://api.getblueshift.com")
 	case u.User != nil:
 		return nil, errors.New("blueshift: base URL must not carry credentials; pass the API key to NewClient")
-	case u.RawQuery != "" || u.Fragment != "":
-		return nil, errors.New("blueshift: base URL must not have a query or fragment")
 	case !validPort(u.Port()):
 		return nil, fmt.Errorf("blueshift: base URL port %q is not a number from 1 to 65535", u.Port())
 	case u.Scheme == "https":
@@ -120,8 +124,12 @@ func parseBaseURL(rawURL string) (*url.URL, error) {
 	default:
 		return nil, fmt.Errorf("blueshift: base URL scheme %q is not supported: use https", u.Scheme)
 	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
+	escaped := strings.TrimRight(u.EscapedPath(), "/")
+	path, err := url.PathUnescape(escaped)
+	if err != nil {
+		return nil, errors.New("blueshift: base URL path is not validly escaped")
+	}
+	u.Path, u.RawPath = path, escaped // String() then keeps the escaping as given
 	return u, nil
 }
 
@@ -198,7 +206,10 @@ func WithTimeout(d time.Duration) Option {
 // WithLogger makes the client log each attempt and retry at Debug level:
 // method, path, status, attempt, wait and request id. It never logs the API
 // key, the Authorization header, request bodies or customer identifiers.
-// Without it the client logs nothing at all.
+// Without it the client logs nothing at all; net/http itself may still
+// write to the standard logger (package log), for example when a server
+// sends bytes on an idle connection: docs/security.md says how to silence
+// it.
 func WithLogger(l *slog.Logger) Option {
 	return func(s *settings) error {
 		if l == nil {

@@ -1,7 +1,9 @@
 package blueshift
 
 import (
+	"encoding/json"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -17,18 +19,33 @@ const redacted = "[redacted]"
 const minAnywhere = 4
 
 // redact replaces every non-empty secret in s with "[redacted]", ignoring
-// letter case (an email echoed in another case is the same email). A
-// secret shorter than minAnywhere bytes is replaced only where no letter or
-// digit stands on either side of it. Matches of different secrets that
-// overlap or touch are merged and replaced as one, so no part of either
-// survives. Call it on cleaned text (see clean) and before any cut, so that
-// neither a dropped byte nor a cut can leave part of a secret behind.
-func redact(s string, secrets []string) string {
+// letter case (an email echoed in another case is the same email), in its
+// plain form and in every quoted or escaped form of echoForms. A secret
+// shorter than minAnywhere bytes is replaced only where no letter or digit
+// stands on either side of it. Matches of different secrets that overlap
+// or touch are merged and replaced as one, so no part of either survives.
+// Call it on cleaned text (see clean) and before any cut, so that neither a
+// dropped byte nor a cut can leave part of a secret behind.
+func redact(s string, secrets []string) string { return redactExcept(s, secrets, nil) }
+
+// redactExcept is redact for text that mixes outside bytes with the
+// client's own words (own: its URL, method, addresses, Go's fixed error
+// texts): a match that lies wholly inside one of those is left alone, so
+// that a customer ID "1" cannot turn 127.0.0.1:1 into 127.0.0.[redacted].
+func redactExcept(s string, secrets, own []string) string {
 	var spans [][2]int // [start, end) of every match
 	for _, secret := range secrets {
-		if secret != "" {
-			spans = appendMatches(spans, s, secret)
+		if secret == "" {
+			continue
 		}
+		anywhere := len(secret) >= minAnywhere
+		spans = appendMatches(spans, s, secret, anywhere)
+		for _, form := range echoForms(secret) {
+			spans = appendMatches(spans, s, form, anywhere)
+		}
+	}
+	if len(spans) > 0 && len(own) > 0 {
+		spans = dropOwn(spans, s, own)
 	}
 	if len(spans) == 0 {
 		return s
@@ -50,10 +67,41 @@ func redact(s string, secrets []string) string {
 	return b.String()
 }
 
-// appendMatches appends the spans of s that match secret.
-func appendMatches(spans [][2]int, s, secret string) [][2]int {
+// dropOwn removes the spans that lie wholly inside an occurrence of one of
+// the own words in s.
+func dropOwn(spans [][2]int, s string, own []string) [][2]int {
+	var mine [][2]int
+	for _, word := range own {
+		for from := 0; word != "" && from < len(s); {
+			i := strings.Index(s[from:], word)
+			if i < 0 {
+				break
+			}
+			mine = append(mine, [2]int{from + i, from + i + len(word)})
+			from += i + 1
+		}
+	}
+	kept := spans[:0]
+	for _, sp := range spans {
+		inside := false
+		for _, m := range mine {
+			if m[0] <= sp[0] && sp[1] <= m[1] {
+				inside = true
+				break
+			}
+		}
+		if !inside {
+			kept = append(kept, sp)
+		}
+	}
+	return kept
+}
+
+// appendMatches appends the spans of s that match secret: anywhere, or
+// only as a whole token.
+func appendMatches(spans [][2]int, s, secret string, anywhere bool) [][2]int {
 	for i := 0; i < len(s); {
-		if n := foldPrefix(s[i:], secret); n > 0 && (len(secret) >= minAnywhere || isWholeToken(s, i, i+n)) {
+		if n := foldPrefix(s[i:], secret); n > 0 && (anywhere || isWholeToken(s, i, i+n)) {
 			spans = append(spans, [2]int{i, i + n})
 		}
 		_, size := utf8.DecodeRuneInString(s[i:])
@@ -155,4 +203,69 @@ func cut(s string, max int) string {
 		end--
 	}
 	return strings.TrimSpace(s[:end])
+}
+
+// sealed holds a secret where no printer can reach it. fmt's %#v, spew and
+// testify's diffs print a struct field by field, unexported fields and
+// pointers included, but a func only as an address: the secret lives in a
+// closure.
+type sealed[T any] struct{ get func() T }
+
+func seal[T any](v T) sealed[T] { return sealed[T]{get: func() T { return v }} }
+
+// open returns the secret, or T's zero value for a zero sealed.
+func (s sealed[T]) open() T {
+	if s.get == nil {
+		var zero T
+		return zero
+	}
+	return s.get()
+}
+
+// echoForms returns the forms in which text from outside may echo secret,
+// besides the plain one: Go-quoted (strconv.Quote, as net/http's %q prints
+// a server's bytes, and its ASCII-only form) and JSON-escaped (with and
+// without HTML escaping), each without its outer quotes and only when it
+// differs from the plain form. A secret that needs no escaping, the usual
+// case, costs a scan and no allocation.
+func echoForms(secret string) []string {
+	if !needsEscaping(secret) {
+		return nil
+	}
+	var forms []string
+	add := func(quoted string) {
+		form := quoted[1 : len(quoted)-1]
+		if form == secret {
+			return
+		}
+		for _, f := range forms {
+			if f == form {
+				return
+			}
+		}
+		forms = append(forms, form)
+	}
+	add(strconv.Quote(secret))
+	add(strconv.QuoteToASCII(secret))
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	_ = enc.Encode(secret) // a string always encodes
+	add(strings.TrimSuffix(b.String(), "\n"))
+	b.Reset()
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(secret)
+	add(strings.TrimSuffix(b.String(), "\n"))
+	return forms
+}
+
+// needsEscaping reports whether strconv.Quote, QuoteToASCII or
+// encoding/json would write s differently from its plain bytes.
+func needsEscaping(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20, c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return true
+		}
+	}
+	return false
 }

@@ -2,7 +2,11 @@ package blueshift
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -107,6 +111,49 @@ func FuzzRedaction(f *testing.F) {
 				if strings.Contains(fold(out), fold(secret)) {
 					t.Fatalf("identifier %q survives in %q", secret, out)
 				}
+			}
+		}
+	})
+}
+
+// FuzzRedactionQuoted checks that an identifier echoed in a network error's
+// text in any quoted or escaped form (Go's %q and %+q, as net/http quotes a
+// server's bytes, and JSON) does not survive in RequestError.Err's text,
+// whatever surrounds it.
+func FuzzRedactionQuoted(f *testing.F) {
+	f.Add(`4"2x`, "malformed HTTP status code ", "", uint8(0))
+	f.Add(`cu\st`, "", " tail", uint8(1))
+	f.Add("dév-Ann-4242", "x", "y", uint8(2))
+	f.Add("ck-\u00adsoft<&>", `"`, `"`, uint8(3))
+	f.Add("ann@example.com", "unsolicited ", "", uint8(4))
+	f.Fuzz(func(t *testing.T, id, prefix, suffix string, form uint8) {
+		c := Customer{CustomerID: id}.Trimmed()
+		if c.validateTrimmed() != nil || len(c.CustomerID) < minAnywhere {
+			return // never sent, or only redacted as a whole token
+		}
+		id = c.CustomerID
+		j, _ := json.Marshal(id)
+		quoted := []string{strconv.Quote(id), strconv.QuoteToASCII(id), string(j), fmt.Sprintf("%q", id), fmt.Sprintf("%+q", id)}
+		inner := []string{id} // each form without its outer quotes
+		for _, q := range quoted {
+			inner = append(inner, q[1:len(q)-1])
+		}
+		const rawURL = "http://127.0.0.1:1/api/v1/customers/unforget"
+		for _, own := range append(ownPhrases, rawURL, "Post") {
+			for _, in := range inner {
+				if strings.Contains(strings.ToLower(own), strings.ToLower(in)) {
+					return // the client's own words keep it by coincidence
+				}
+			}
+		}
+		echo := append([]string{id}, quoted...)[int(form)%(len(quoted)+1)]
+		cause := &url.Error{Op: "Post", URL: rawURL, Err: errors.New(prefix + echo + suffix)}
+		ids := c.identifiers()
+		out := redactedCause(cause, ids[:], rawURL).Error()
+		out = strings.ToLower(strings.ReplaceAll(out, redacted, "\x00"))
+		for _, in := range inner {
+			if strings.Contains(out, strings.ToLower(in)) {
+				t.Fatalf("identifier %q survives as %q in %q", id, in, out)
 			}
 		}
 	})

@@ -69,7 +69,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		}
 	}
 	if c.budget != nil && !c.budget.spend() {
-		return false, err
+		return false, budgetExhausted(err)
 	}
 	return true, err
 }
