@@ -1,6 +1,7 @@
 package blueshifttest_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -51,4 +52,16 @@ func ExampleNewServer() {
 	// Output:
 	// 204 true
 	// 503 false
+}
+
+func ExampleServer_Client() {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	client := fake.Client() // the fake's URL and key, millisecond retry waits
+
+	// Two 503s then a success: the client's retries absorb them in milliseconds.
+	fake.FailNext(2, http.StatusServiceUnavailable)
+	resp, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
+	fmt.Println(err, resp.Attempts, fake.IsTracked(blueshift.Customer{Email: "ann@example.com"}))
+	// Output: <nil> 3 true
 }

@@ -3,7 +3,7 @@ module github.com/blueshift-go/blueshift/outbox
 go 1.25.0
 
 require (
-	github.com/blueshift-go/blueshift v0.0.0-00010101000000-000000000000
+	github.com/blueshift-go/blueshift v0.1.0
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/stretchr/testify v1.11.1
 	go.uber.org/goleak v1.3.0
