@@ -28,6 +28,7 @@ type Client struct {
 	limiter   *rate.Limiter     // nil: no rate limit
 	adaptive  *adaptiveRate     // nil: no adaptive rate (ratecontrol.go)
 	budget    *retryBudget      // nil: no retry budget
+	hooks     *hookSet          // nil: no hooks (hooks.go)
 }
 
 // NewClient returns a client that authenticates with apiKey, a Blueshift
@@ -111,6 +112,7 @@ func newClient(cred *credential, s *settings) *Client {
 		logger:    s.logger,
 		limiter:   s.limiter,
 		adaptive:  s.adaptive,
+		hooks:     newHookSet(s.hooks, endpoint),
 	}
 	if s.userAgent != "" {
 		c.userAgent += " " + s.userAgent

@@ -29,11 +29,14 @@ import (
 //   - a cancelled or expired context: stop at once.
 //
 // A retry also needs the client's retry budget to allow it.
-func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (retry bool, _ error) {
 	st := callFrom(ctx)
 	st.attempts++
 	c.learnRate(ctx, st, resp, err) // ratecontrol.go: the adaptive rate learns each outcome
-	if c.logger != nil {
+	if c.hooks != nil {
+		defer c.attemptDone(ctx, st, resp, err, &retry) // hooks.go
+	}
+	if c.logger != nil || c.hooks != nil {
 		st.ended = time.Now()
 	}
 	if err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -54,7 +57,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		return false, ctxErr
 	}
 	var apiErr *APIError
-	retry := retryableError(err)
+	retry = retryableError(err)
 	if errors.As(err, &apiErr) {
 		retry = apiErr.Retryable()
 	}
