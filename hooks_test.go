@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueshift-go/blueshift"
+	"github.com/blueshift-go/blueshift/blueshifttest"
 )
 
 // hookLog records every hook event of a client, in order.
@@ -223,4 +224,56 @@ func TestWithHooks(t *testing.T) {
 	_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"first", "second"}, order)
+}
+
+func TestHooksSeeTheResendOnADeadKeepAliveConnection(t *testing.T) {
+	srv := newStaleKeepAliveServer(t, 0)
+	var log hookLog
+	client, err := blueshift.NewClient(testKey, blueshift.WithBaseURL(srv.URL),
+		blueshift.WithRetryWait(10*time.Second, 30*time.Second), blueshift.WithHooks(log.hooks()))
+	require.NoError(t, err)
+	defer client.CloseIdleConnections()
+	for range 2 { // the second call reuses the connection the server will close
+		_, err := client.StartTracking(context.Background(), ann)
+		require.NoError(t, err)
+	}
+	assert.Equal(t, []string{
+		"call StartTracking", "start 1", "done 1 200", "end 1 200",
+		"call StartTracking", "start 1", "done 1 0 network retry", "start 2 dead_connection", "done 2 200", "end 2 200",
+	}, kinds(log.Events()))
+}
+
+func ExampleWithHooks() {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	hooks := blueshift.Hooks{
+		CallStart: func(ctx context.Context, info blueshift.CallStartInfo) context.Context {
+			fmt.Println("call", info.Operation, info.Method, info.URLTemplate)
+			return ctx // a tracer returns the context holding its span
+		},
+		AttemptStart: func(_ context.Context, info blueshift.AttemptStartInfo) {
+			if info.Attempt > 1 {
+				fmt.Printf("attempt %d, a retry after %s\n", info.Attempt, info.RetryReason)
+			}
+		},
+		AttemptDone: func(_ context.Context, info blueshift.AttemptDoneInfo) {
+			fmt.Printf("attempt %d: status %d, retry %t\n", info.Attempt, info.StatusCode, info.Retry)
+		},
+		CallDone: func(_ context.Context, info blueshift.CallDoneInfo) {
+			fmt.Printf("call done: %d attempts, status %d, error class %q\n", info.Attempts, info.StatusCode, info.ErrorClass)
+		},
+	}
+	client, err := blueshift.NewClient(fake.APIKey, blueshift.WithBaseURL(fake.URL),
+		blueshift.WithRetryWait(time.Millisecond, 10*time.Millisecond), blueshift.WithHooks(hooks))
+	if err != nil {
+		panic(err)
+	}
+	fake.FailNext(1, http.StatusServiceUnavailable)
+	_, _ = client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
+	// Output:
+	// call StartTracking POST /api/v1/customers/unforget
+	// attempt 1: status 503, retry true
+	// attempt 2, a retry after 503
+	// attempt 2: status 200, retry false
+	// call done: 2 attempts, status 200, error class ""
 }
