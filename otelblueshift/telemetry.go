@@ -2,9 +2,11 @@ package otelblueshift
 
 import (
 	"context"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
@@ -52,20 +54,24 @@ func WithTelemetry(opts ...Option) blueshift.Option {
 type telemetry struct {
 	tracer trace.Tracer
 	*metrics
+	mu        sync.RWMutex
+	endpoints map[blueshift.CallStartInfo]*endpoint // one per operation
 }
 
-// callState is what a call's hooks share, in the call's context.
-type callState struct {
-	span      trace.Span
-	endpoint  []attribute.KeyValue // method, server address and port, url template
-	operation attribute.KeyValue
+// endpoint is what every call of one operation shares: its attributes and
+// the options made of them, built once so that a call does not rebuild
+// (and allocate) them.
+type endpoint struct {
+	attrs       []attribute.KeyValue // method, server address and port, url template
+	operation   attribute.KeyValue
+	spanOptions []trace.SpanStartOption
+	okAttempt   metric.MeasurementOption // the duration of a 200
+	okCall      metric.MeasurementOption // a call that succeeded
 }
 
-type callStateKey struct{}
-
-func (t *telemetry) callStart(ctx context.Context, info blueshift.CallStartInfo) context.Context {
-	cs := &callState{
-		endpoint: []attribute.KeyValue{
+func newEndpoint(info blueshift.CallStartInfo) *endpoint {
+	e := &endpoint{
+		attrs: []attribute.KeyValue{
 			semconv.HTTPRequestMethodKey.String(info.Method),
 			semconv.ServerAddress(info.ServerAddress),
 			semconv.ServerPort(info.ServerPort),
@@ -73,10 +79,47 @@ func (t *telemetry) callStart(ctx context.Context, info blueshift.CallStartInfo)
 		},
 		operation: OperationKey.String(string(info.Operation)),
 	}
-	ctx, cs.span = t.tracer.Start(ctx, string(info.Operation),
+	e.spanOptions = []trace.SpanStartOption{
 		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(cs.endpoint...),
-		trace.WithAttributes(cs.operation))
+		trace.WithAttributes(append(e.attrs[:len(e.attrs):len(e.attrs)], e.operation)...),
+	}
+	e.okAttempt = metricAttrs(append(e.attrs[:len(e.attrs):len(e.attrs)], semconv.HTTPResponseStatusCode(200))...)
+	e.okCall = metricAttrs(e.operation, OutcomeKey.String(outcomeSuccess))
+	return e
+}
+
+// endpoint returns the shared part of a call described by info.
+func (t *telemetry) endpoint(info blueshift.CallStartInfo) *endpoint {
+	t.mu.RLock()
+	e, ok := t.endpoints[info]
+	t.mu.RUnlock()
+	if ok {
+		return e
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.endpoints[info]; ok {
+		return e
+	}
+	if t.endpoints == nil {
+		t.endpoints = map[blueshift.CallStartInfo]*endpoint{}
+	}
+	e = newEndpoint(info)
+	t.endpoints[info] = e
+	return e
+}
+
+// callState is what a call's hooks share, in the call's context.
+type callState struct {
+	span trace.Span
+	*endpoint
+}
+
+type callStateKey struct{}
+
+func (t *telemetry) callStart(ctx context.Context, info blueshift.CallStartInfo) context.Context {
+	cs := &callState{endpoint: t.endpoint(info)}
+	ctx, cs.span = t.tracer.Start(ctx, string(info.Operation), cs.spanOptions...)
 	return context.WithValue(ctx, callStateKey{}, cs)
 }
 
@@ -100,14 +143,18 @@ func (t *telemetry) attemptDone(ctx context.Context, info blueshift.AttemptDoneI
 	if !ok {
 		return
 	}
-	attrs := append(make([]attribute.KeyValue, 0, len(cs.endpoint)+2), cs.endpoint...)
-	if info.StatusCode != 0 {
-		attrs = append(attrs, semconv.HTTPResponseStatusCode(info.StatusCode))
+	if info.StatusCode == 200 {
+		t.duration.Record(ctx, info.Duration.Seconds(), cs.okAttempt)
+	} else {
+		attrs := append(make([]attribute.KeyValue, 0, len(cs.attrs)+2), cs.attrs...)
+		if info.StatusCode != 0 {
+			attrs = append(attrs, semconv.HTTPResponseStatusCode(info.StatusCode))
+		}
+		if info.ErrorClass != "" {
+			attrs = append(attrs, semconv.ErrorTypeKey.String(info.ErrorClass))
+		}
+		t.duration.Record(ctx, info.Duration.Seconds(), metricAttrs(attrs...))
 	}
-	if info.ErrorClass != "" {
-		attrs = append(attrs, semconv.ErrorTypeKey.String(info.ErrorClass))
-	}
-	t.duration.Record(ctx, info.Duration.Seconds(), metricAttrs(attrs...))
 	if info.StatusCode == 429 {
 		t.throttled.Add(ctx, 1, metricAttrs(cs.operation))
 	}
@@ -121,6 +168,16 @@ func (t *telemetry) callDone(ctx context.Context, info blueshift.CallDoneInfo) {
 	if !ok {
 		return
 	}
+	if info.ErrorClass == "" {
+		t.calls.Add(ctx, 1, cs.okCall)
+	} else {
+		errType := semconv.ErrorTypeKey.String(info.ErrorClass)
+		t.calls.Add(ctx, 1, metricAttrs(cs.operation, OutcomeKey.String(outcomeFailure), errType))
+	}
+	if !cs.span.IsRecording() {
+		cs.span.End()
+		return
+	}
 	cs.span.SetAttributes(AttemptsKey.Int(info.Attempts))
 	if info.StatusCode != 0 {
 		cs.span.SetAttributes(semconv.HTTPResponseStatusCode(info.StatusCode))
@@ -128,15 +185,9 @@ func (t *telemetry) callDone(ctx context.Context, info blueshift.CallDoneInfo) {
 	if info.RequestID != "" {
 		cs.span.SetAttributes(RequestIDKey.String(info.RequestID))
 	}
-	outcome := OutcomeKey.String(outcomeSuccess)
 	if info.ErrorClass != "" {
-		errType := semconv.ErrorTypeKey.String(info.ErrorClass)
-		cs.span.SetAttributes(errType)
+		cs.span.SetAttributes(semconv.ErrorTypeKey.String(info.ErrorClass))
 		cs.span.SetStatus(codes.Error, info.ErrorClass)
-		outcome = OutcomeKey.String(outcomeFailure)
-		t.calls.Add(ctx, 1, metricAttrs(cs.operation, outcome, errType))
-	} else {
-		t.calls.Add(ctx, 1, metricAttrs(cs.operation, outcome))
 	}
 	cs.span.End()
 }

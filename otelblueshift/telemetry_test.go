@@ -318,15 +318,24 @@ func TestTelemetryStopTrackingAndAdaptiveRate(t *testing.T) {
 	assertNoSecrets(t, r)
 }
 
-func TestTelemetryCombinesWithOtherHooks(t *testing.T) {
+func TestTelemetryCombinesWithOtherHooksAndOperations(t *testing.T) {
 	var done []blueshift.CallDoneInfo
 	mine := blueshift.WithHooks(blueshift.Hooks{CallDone: func(_ context.Context, info blueshift.CallDoneInfo) {
 		done = append(done, info)
 	}})
 	r := newRig(t, []blueshift.Option{mine}, answer(200))
-	_, err := r.client.StartTracking(context.Background(), customer)
-	require.NoError(t, err)
-	assert.Len(t, r.spans.Ended(), 1)
-	require.Len(t, done, 1)
+	for range 2 { // both operations, twice, on one client: each keeps its own attributes
+		_, err := r.client.StartTracking(context.Background(), customer)
+		require.NoError(t, err)
+		_, err = r.client.StopTracking(context.Background(), customer)
+		require.NoError(t, err)
+	}
+	var got []string
+	for _, s := range r.spans.Ended() {
+		got = append(got, s.Name()+" "+attrs(s.Attributes())["url.template"])
+	}
+	start, stop := "StartTracking /api/v1/customers/unforget", "StopTracking /api/v1/customers/forget"
+	assert.Equal(t, []string{start, stop, start, stop}, got)
+	require.Len(t, done, 4)
 	assert.Equal(t, 200, done[0].StatusCode)
 }
