@@ -2,8 +2,6 @@ package blueshift
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
@@ -281,13 +279,9 @@ func (c *Client) waitForRateTimed(ctx context.Context, st *call) error {
 // errorClass returns the ErrorClass of what ended a call or an attempt.
 func errorClass(err error) string {
 	var (
-		apiErr  *APIError
-		certErr *tls.CertificateVerificationError
-		unknown x509.UnknownAuthorityError
-		hostErr x509.HostnameError
-		invalid x509.CertificateInvalidError
-		dnsErr  *net.DNSError
-		reqErr  *RequestError
+		apiErr *APIError
+		dnsErr *net.DNSError
+		reqErr *RequestError
 	)
 	if errors.As(err, &reqErr) && reqErr.Err != nil {
 		err = reqErr.Err // not its Last answer: what ended the call
@@ -301,7 +295,7 @@ func errorClass(err error) string {
 		return ErrorClassCanceled
 	case errors.Is(err, context.DeadlineExceeded):
 		return ErrorClassDeadlineExceeded
-	case errors.As(err, &certErr), errors.As(err, &unknown), errors.As(err, &hostErr), errors.As(err, &invalid):
+	case certificateError(err):
 		return ErrorClassTLS
 	case errors.As(err, &dnsErr):
 		return ErrorClassDNS

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -276,4 +277,18 @@ func ExampleWithHooks() {
 	// attempt 2, a retry after 503
 	// attempt 2: status 200, retry false
 	// call done: 2 attempts, status 200, error class ""
+}
+
+func TestHooksClassifyARefusedCertificate(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(okHandler))
+	srv.Config.ErrorLog = discardLog()
+	srv.StartTLS() // a certificate the client does not trust
+	defer srv.Close()
+	var log hookLog
+	client, err := blueshift.NewClient(testKey, blueshift.WithBaseURL(srv.URL), blueshift.WithHooks(log.hooks()))
+	require.NoError(t, err)
+	_, err = client.StartTracking(context.Background(), ann)
+	require.Error(t, err)
+	assert.Equal(t, []string{"call StartTracking", "start 1", "done 1 0 tls", "end 1 0 tls"}, kinds(log.Events()),
+		"a refused certificate is not retried")
 }

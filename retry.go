@@ -90,17 +90,9 @@ func retryAfterDeadline(cause error) error {
 
 // retryableError reports whether a network error may be transient.
 func retryableError(err error) bool {
-	var (
-		certErr     *tls.CertificateVerificationError
-		unknownAuth x509.UnknownAuthorityError
-		hostErr     x509.HostnameError
-		invalidErr  x509.CertificateInvalidError
-		dnsErr      *net.DNSError
-	)
+	var dnsErr *net.DNSError
 	switch {
-	case errors.Is(err, errForeignHost),
-		errors.As(err, &certErr), errors.As(err, &unknownAuth),
-		errors.As(err, &hostErr), errors.As(err, &invalidErr):
+	case errors.Is(err, errForeignHost), certificateError(err):
 		return false
 	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 		return false
@@ -109,6 +101,19 @@ func retryableError(err error) bool {
 		return false
 	}
 	return true
+}
+
+// certificateError reports whether err is the refusal of the server's
+// TLS certificate.
+func certificateError(err error) bool {
+	var (
+		certErr     *tls.CertificateVerificationError
+		unknownAuth x509.UnknownAuthorityError
+		hostErr     x509.HostnameError
+		invalidErr  x509.CertificateInvalidError
+	)
+	return errors.As(err, &certErr) || errors.As(err, &unknownAuth) ||
+		errors.As(err, &hostErr) || errors.As(err, &invalidErr)
 }
 
 // backoff is the go-retryablehttp Backoff policy: a wait drawn uniformly
