@@ -66,12 +66,12 @@ func (c *Client) post(ctx context.Context, path string, body []byte, identifiers
 	st := &call{path: path}
 	copy(st.secrets[:], identifiers[:])
 	copy(st.secrets[4:], c.cred.secrets[:])
+	st.trace.GotConn = st.gotConn
 	if c.hooks != nil {
 		hookCtx := c.hooks.callStart(ctx, st)
 		ctx = hookCtx
 		defer func() { c.hooks.callDone(hookCtx, st, out, err) }()
 	}
-	st.trace.GotConn = st.gotConn
 	ctx = httptrace.WithClientTrace(context.WithValue(ctx, callKey{}, st), &st.trace)
 
 	// The body goes to go-retryablehttp as []byte: it is then rewound for

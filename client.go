@@ -23,12 +23,13 @@ type Client struct {
 	cred      *credential // behind a pointer: printing a Client copy shows only an address
 	userAgent string
 	retry     *retryablehttp.Client
+	// hooks are WithHooks' functions; nil without any (hooks.go).
+	hooks     *hookSet
 	transport http.RoundTripper // the pool under the auth and timeout layers
 	logger    *slog.Logger      // nil: log nothing
 	limiter   *rate.Limiter     // nil: no rate limit
 	adaptive  *adaptiveRate     // nil: no adaptive rate (ratecontrol.go)
 	budget    *retryBudget      // nil: no retry budget
-	hooks     *hookSet          // nil: no hooks (hooks.go)
 }
 
 // NewClient returns a client that authenticates with apiKey, a Blueshift
