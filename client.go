@@ -22,9 +22,9 @@ type Client struct {
 	baseURL   string      // scheme://host[:port][/path], no trailing slash
 	cred      *credential // behind a pointer: printing a Client copy shows only an address
 	userAgent string
-	retry     *retryablehttp.Client
 	// hooks are WithHooks' functions; nil without any (hooks.go).
 	hooks     *hookSet
+	retry     *retryablehttp.Client
 	transport http.RoundTripper // the pool under the auth and timeout layers
 	logger    *slog.Logger      // nil: log nothing
 	limiter   *rate.Limiter     // nil: no rate limit
