@@ -233,3 +233,32 @@ func BenchmarkErrorPath(b *testing.B) {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// BenchmarkHooks measures what WithHooks costs a call: hooks=none is the
+// client as BenchmarkStartTracking runs it, hooks=empty has all four hooks
+// set to functions that do nothing. Run side by side:
+//
+//	go test -run '^$' -bench BenchmarkHooks -benchmem .
+func BenchmarkHooks(b *testing.B) {
+	noop := blueshift.Hooks{
+		CallStart:    func(ctx context.Context, _ blueshift.CallStartInfo) context.Context { return ctx },
+		AttemptStart: func(context.Context, blueshift.AttemptStartInfo) {},
+		AttemptDone:  func(context.Context, blueshift.AttemptDoneInfo) {},
+		CallDone:     func(context.Context, blueshift.CallDoneInfo) {},
+	}
+	for _, tc := range []struct {
+		name string
+		opts []blueshift.Option
+	}{{"none", nil}, {"empty", []blueshift.Option{blueshift.WithHooks(noop)}}} {
+		_, sdk := startTrackers(b, "https://api.getblueshift.com", memoryTransport{200, `{"status":"ok"}`}, tc.opts...)
+		b.Run("net=memory/mode=serial/hooks="+tc.name, func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for range b.N {
+				if err := sdk(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -37,6 +37,7 @@ type call struct {
 	// when this attempt was granted (ratecontrol.go).
 	rateEpoch   uint64
 	rateGranted time.Time
+	hook        *hookState // nil without hooks (hooks.go)
 }
 
 type callKey struct{}
@@ -58,7 +59,7 @@ const maxSuccessBody = 64 << 10
 // post sends body as JSON to path with retries, and returns the outcome of
 // the call: a Response for a 2xx, an *APIError for a final non-2xx answer,
 // otherwise a *RequestError.
-func (c *Client) post(ctx context.Context, path string, body []byte, identifiers [4]string) (*Response, error) {
+func (c *Client) post(ctx context.Context, path string, body []byte, identifiers [4]string) (out *Response, err error) {
 	if ctx == nil {
 		return nil, errors.New("blueshift: nil context")
 	}
@@ -67,6 +68,11 @@ func (c *Client) post(ctx context.Context, path string, body []byte, identifiers
 	keySecrets := c.cred.secrets()
 	copy(st.secrets[4:], keySecrets[:])
 	st.trace.GotConn = st.gotConn
+	if c.hooks != nil {
+		hookCtx := c.hooks.callStart(ctx, st)
+		ctx = hookCtx
+		defer func() { c.hooks.callDone(hookCtx, st, out, err) }()
+	}
 	ctx = httptrace.WithClientTrace(context.WithValue(ctx, callKey{}, st), &st.trace)
 
 	// The body goes to go-retryablehttp as []byte: it is then rewound for
@@ -82,7 +88,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte, identifiers
 	if err := ctx.Err(); err != nil {
 		return nil, c.callError(st, err)
 	}
-	if err := c.waitForRate(ctx); err != nil {
+	if err := c.waitForRateTimed(ctx, st); err != nil {
 		return nil, c.callError(st, err)
 	}
 	resp, err := c.retry.Do(req)
@@ -180,7 +186,12 @@ func (c *Client) waitForRate(ctx context.Context) error {
 	return fmt.Errorf("waiting for the rate limit would pass the deadline: %w", context.DeadlineExceeded)
 }
 
-// prepareRetry runs before each retry: it waits for the rate limiter.
+// prepareRetry runs before each retry, after its backoff: it waits for
+// the rate limiter.
 func (c *Client) prepareRetry(req *http.Request) error {
-	return c.waitForRate(req.Context())
+	st := callFrom(req.Context())
+	if st.hook != nil {
+		st.hook.retryWait = time.Since(st.ended) // the backoff, for the hooks
+	}
+	return c.waitForRateTimed(req.Context(), st)
 }

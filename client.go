@@ -22,6 +22,8 @@ type Client struct {
 	baseURL   string      // scheme://host[:port][/path], no trailing slash
 	cred      *credential // behind a pointer: printing a Client copy shows only an address
 	userAgent string
+	// hooks are WithHooks' functions; nil without any (hooks.go).
+	hooks     *hookSet
 	retry     *retryablehttp.Client
 	// transport is the pool under the auth and timeout layers, sealed: its
 	// buffers hold the last requests, Authorization header included.
@@ -113,6 +115,7 @@ func newClient(cred *credential, s *settings) *Client {
 		logger:    s.logger,
 		limiter:   s.limiter,
 		adaptive:  s.adaptive,
+		hooks:     newHookSet(s.hooks, endpoint),
 	}
 	if s.userAgent != "" {
 		c.userAgent += " " + s.userAgent

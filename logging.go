@@ -30,6 +30,9 @@ func (c *Client) logAttempt(ctx context.Context, st *call, resp *http.Response, 
 // beforeAttempt logs each retry, with the time waited since the previous
 // attempt ended.
 func (c *Client) beforeAttempt(_ retryablehttp.Logger, req *http.Request, retry int) {
+	if c.hooks != nil {
+		c.hooks.attemptStart(req.Context(), callFrom(req.Context())) // hooks.go
+	}
 	if c.logger == nil || retry == 0 {
 		return
 	}

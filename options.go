@@ -39,6 +39,7 @@ type settings struct {
 	adaptive        *adaptiveRate // WithAdaptiveRate
 	retryBudget     int
 	maxConnsPerHost int
+	hooks           []Hooks // WithHooks (hooks.go)
 }
 
 // Defaults, documented on the options that change them.

@@ -29,11 +29,14 @@ import (
 //   - a cancelled or expired context: stop at once.
 //
 // A retry also needs the client's retry budget to allow it.
-func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (retry bool, _ error) {
 	st := callFrom(ctx)
 	st.attempts++
 	c.learnRate(ctx, st, resp, err) // ratecontrol.go: the adaptive rate learns each outcome
-	if c.logger != nil {
+	if c.hooks != nil {
+		defer c.attemptDone(ctx, st, resp, err, &retry) // hooks.go
+	}
+	if c.logger != nil || c.hooks != nil {
 		st.ended = time.Now()
 	}
 	if err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -54,7 +57,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		return false, ctxErr
 	}
 	var apiErr *APIError
-	retry := retryableError(err)
+	retry = retryableError(err)
 	if errors.As(err, &apiErr) {
 		retry = apiErr.Retryable()
 	}
@@ -87,17 +90,9 @@ func retryAfterDeadline(cause error) error {
 
 // retryableError reports whether a network error may be transient.
 func retryableError(err error) bool {
-	var (
-		certErr     *tls.CertificateVerificationError
-		unknownAuth x509.UnknownAuthorityError
-		hostErr     x509.HostnameError
-		invalidErr  x509.CertificateInvalidError
-		dnsErr      *net.DNSError
-	)
+	var dnsErr *net.DNSError
 	switch {
-	case errors.Is(err, errForeignHost),
-		errors.As(err, &certErr), errors.As(err, &unknownAuth),
-		errors.As(err, &hostErr), errors.As(err, &invalidErr):
+	case errors.Is(err, errForeignHost), certificateError(err):
 		return false
 	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 		return false
@@ -106,6 +101,19 @@ func retryableError(err error) bool {
 		return false
 	}
 	return true
+}
+
+// certificateError reports whether err is the refusal of the server's
+// TLS certificate.
+func certificateError(err error) bool {
+	var (
+		certErr     *tls.CertificateVerificationError
+		unknownAuth x509.UnknownAuthorityError
+		hostErr     x509.HostnameError
+		invalidErr  x509.CertificateInvalidError
+	)
+	return errors.As(err, &certErr) || errors.As(err, &unknownAuth) ||
+		errors.As(err, &hostErr) || errors.As(err, &invalidErr)
 }
 
 // backoff is the go-retryablehttp Backoff policy: a wait drawn uniformly

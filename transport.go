@@ -70,6 +70,9 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	st.attempts++ // the attempt the dead connection swallowed
 	st.resent = true
 	t.client.logAttempt(req.Context(), st, nil, err)
+	if st.hook != nil { // hooks.go
+		t.client.resendingAtOnce(req.Context(), st, err)
+	}
 	// The pool hands out its most recently used connection first, so the
 	// idle ones are older than the one that just turned out dead, and
 	// probably dead too (a proxy's idle timeout kills them all): close
@@ -123,7 +126,7 @@ func (t *attemptTransport) mayResendAtOnce(req *http.Request, st *call, err erro
 	if c.budget != nil && !c.budget.spend() {
 		return false
 	}
-	return c.waitForRate(req.Context()) == nil
+	return c.waitForRateTimed(req.Context(), st) == nil
 }
 
 // attemptTimeoutError is the cause of a call whose attempt ran out of its
