@@ -121,7 +121,10 @@ func TestSetRateLimitChangesTheLimitWhileRunning(t *testing.T) {
 
 func TestRateLimitHoldsOverARealInterval(t *testing.T) {
 	// 200/s with a burst of 20, hammered by 4 goroutines for 300 ms: about
-	// 20 + 0.3 × 200 = 80 succeed. Loose bounds: the machine is shared.
+	// 20 + 0.3 × 200 = 80 succeed. The upper bound is the bucket's promise.
+	// The lower one only proves that tokens come back after the burst: on a
+	// loaded machine the goroutines can be starved for most of the interval,
+	// and tokens refilled while nobody asks are lost at the burst.
 	srv := NewServer(WithRateLimit(200, 20), WithRecordLimit(0))
 	defer srv.Close()
 	var (
@@ -151,7 +154,7 @@ func TestRateLimitHoldsOverARealInterval(t *testing.T) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
-	assert.GreaterOrEqual(t, statuses[200], 20+int(0.25*200))
+	assert.Greater(t, statuses[200], 20)
 	assert.LessOrEqual(t, float64(statuses[200]), 20+elapsed*200+1)
 	assert.Equal(t, statuses[429], srv.RateLimited())
 	t.Logf("%d ok, %d 429 in %.3f s", statuses[200], statuses[429], elapsed)
