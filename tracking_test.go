@@ -340,7 +340,7 @@ func TestPerAttemptTimeoutIsRetried(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	}
-	client, rec := setup(t, sequence(slowOnce, okHandler), blueshift.WithTimeout(100*time.Millisecond))
+	client, rec := setup(t, sequence(slowOnce, okHandler), blueshift.WithTimeout(400*time.Millisecond)) // room for the second attempt on a loaded machine
 	resp, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
 	require.NoError(t, err)
 	assert.Equal(t, 2, resp.Attempts)
