@@ -14,48 +14,52 @@ import (
 // no limit and sends no rate-limit headers, so the only signal is a 429,
 // and the limit is per account: every client of the account (replicas,
 // outbox runs, an operator's bulk run) shares it without knowing of the
-// others. The law is additive-increase, multiplicative-decrease in spirit
-// (Chiu & Jain, 1989: only a law that cuts in proportion to a client's own
-// rate and grows by less than that in proportion converges to fair shares
-// between independent clients):
+// others. Chiu & Jain (1989): clients that cut in proportion to their own
+// rate and grow by the same amount converge to fair shares; clients that
+// grow in proportion to their rate keep whatever shares they had. So:
 //
 //   - Start: the allowed rate doubles every second (rateDoubling) from the
-//     initial rate, up to the maximum, until the first cut.
+//     initial rate, up to the maximum, until the first cut; never again.
 //   - Cut: a 429 for a request granted after the last cut cuts the rate to
-//     rateCut (0.9) times the rate of the client's own successful calls
-//     over the last second (rateWindow), if that is lower than the rate,
-//     and to 0.9 of the rate otherwise: a multiplicative decrease of the
-//     client's own share. A 429 for a request granted before the last cut
-//     says nothing new and is ignored: one cut per congestion episode.
-//     With less than rateMinWindow of history, the cut is 0.9 of the rate.
-//   - Noise: a 429 while 429s are at most rateNoise (1%) of the answers of
-//     the last second is taken as noise, not congestion, and ignored: a
-//     client at 200/s does not cut for one stray 429 a second, while a
-//     client at 5/s, for which one 429 is 20% of a second's answers,
-//     still cuts at the first.
-//   - Return: after a cut, the rate climbs linearly back to the rate it had
-//     at the cut over a return time that grows with the cube root of the
-//     measured rate (rateReturn, 3 s, at rateReturnRef, 50/s): the climb's
-//     slope grows with the rate's 2/3 power, less than in proportion, so
-//     a client with a smaller share climbs relatively faster and shares
-//     even out, while a client alone at a low limit still climbs slowly
-//     enough to take few 429s.
-//   - Probe: past the return, the rate grows as rate × (1 + (t/rateProbe)³):
-//     slowly at first (+4% after 1 s), doubling after rateProbe (3 s), so
-//     that a risen limit is found in seconds, but a client that escaped
-//     the last few cuts does not grab the others' shares.
+//     rateCut (0.9) times the client's own successes a second (over the
+//     last second, or the last rateNoiseWindow when fewer than
+//     rateFewCalls; counting one call more, as a count is uncertain by
+//     one), if that is lower than the rate: a multiplicative decrease of
+//     the client's own share. Never by more than half (rateMaxCut): after
+//     a stall of the process, few calls went out and the successes say
+//     little. A 429 for a request granted before the last cut says nothing
+//     new and is ignored: one cut per congestion episode.
+//   - Noise: with at least rateNoiseAnswers answers over the last
+//     rateNoiseWindow (200 in 3 s), a 429 while 429s are at most rateNoise
+//     (1%) of them is taken as noise and ignored: a client at 200/s does
+//     not cut for a stray 429. With fewer answers noise and congestion
+//     look alike, and every 429 counts.
+//   - Return: after a cut the rate climbs back, fast at first and slowly
+//     near the end (concave, as CUBIC does), over rateReturn (4 s; at
+//     least rateReturnCalls calls' worth, up to rateReturnMax), to 0.9 of
+//     the base it was cut from plus 0.1 × min(base, rateReturnRef): the
+//     base itself at 5/s and below, less above it, by the same amount for
+//     every client above 5/s. That same amount is the additive increase:
+//     a client with a smaller share gains on one with a larger.
+//   - Probe: past the return, the rate grows by Q·(t/rateProbe)³, with
+//     Q = ∛(max(target, 5)·5²): slowly at first, faster later, and by
+//     less than in proportion to the rate, so that a risen limit is found
+//     in seconds but a client that escaped the last cuts does not grab the
+//     others' shares.
 //   - Slow answers: when the smoothed time from a grant to its answer is
 //     long, the start doubles every two round trips, the return lasts at
-//     least four and the probe at least three, so that a 429 can come back
-//     before the rate has overshot far.
+//     least four and the probe's period is at least five, so that a 429
+//     can come back before the rate has overshot far.
 //   - Floor: never below rateFloor (1 per second; the initial rate if that
 //     is lower), whatever is answered.
 //
 // The constants come from the measurements in docs/adaptive-rate.md.
 const (
-	rateCut       = 0.9
-	rateMaxCut    = 0.5
-	rateReturn    = 4 * time.Second
+	rateCut    = 0.9
+	rateMaxCut = 0.5
+	rateReturn = 4 * time.Second
+	// rateReturnRef (per second) sets the additive increase of each
+	// return, (1 - rateCut) × rateReturnRef, and the probe's pace.
 	rateReturnRef = 5.0
 	rateProbe     = 2 * time.Second
 	// rateReturnCalls is the fewest calls a return lasts, at the rate the
@@ -63,12 +67,20 @@ const (
 	// its 429 to be a small share of them.
 	rateReturnCalls = 30
 	rateReturnMax   = 6 * time.Second
-	rateDoubling    = time.Second
-	rateFloor       = 1.0
-	rateNoise       = 0.01
+	// rateFewCalls is the fewest successes in the last second for which
+	// they measure the rate; with fewer, the successes of the last
+	// rateNoiseWindow do.
+	rateFewCalls = 20
+	rateDoubling = time.Second
+	rateFloor    = 1.0
+	rateNoise    = 0.01
 	// rateNoiseWindow is how far back the noise rule counts answers.
 	rateNoiseWindow = 3 * time.Second
-	rateWindow      = time.Second
+	// rateNoiseAnswers is the fewest answers in that window for which
+	// the rule applies: with fewer, noise and congestion look alike, and
+	// every 429 is taken as congestion.
+	rateNoiseAnswers = 200
+	rateWindow       = time.Second
 	// rateSlots is how many slots the answer windows are kept in.
 	rateSlots = 10
 	// rateMinWindow is the shortest history for which the successes
@@ -155,16 +167,15 @@ func (c *rateController) doubling() time.Duration {
 }
 
 // returning is how long the rate takes to climb back after a cut:
-// rateReturn at a measured rate of rateReturnRef, in proportion to the
-// cube root of the rate the cut was made from, and at least four round
-// trips.
+// rateReturn, or rateReturnCalls calls at the rate the cut was made from
+// (up to rateReturnMax), or four round trips, whichever is longest.
 func (c *rateController) returning() time.Duration {
 	calls := time.Duration(float64(rateReturnCalls) / math.Max(c.base, c.floor) * float64(time.Second))
 	return max(rateReturn, 4*c.rtt, min(calls, rateReturnMax))
 }
 
-// probing is how long the probe past the return takes to double the
-// rate: rateProbe, or three round trips when answers are slower.
+// probing is the period of the probe past the return: rateProbe, or five
+// round trips when answers are slower.
 func (c *rateController) probing() time.Duration {
 	return max(rateProbe, 5*c.rtt)
 }
@@ -290,7 +301,12 @@ func (c *rateController) successRate(now time.Time) (float64, bool) {
 		c.ok.advance(now)
 		return 0, false
 	}
-	return c.ok.rate(now, history), true
+	s, span := c.ok.rate(now, history), min(history, rateWindow)
+	if s*span.Seconds() < rateFewCalls {
+		// Few calls: a longer window counts them more precisely.
+		s, span = c.longOK.rate(now, history), min(history, rateNoiseWindow)
+	}
+	return s + 1/span.Seconds(), true // the count is uncertain by one call
 }
 
 // congested reports whether the 429s of the last rateNoiseWindow are more
@@ -302,7 +318,11 @@ func (c *rateController) congested(now time.Time) bool {
 		return true
 	}
 	limited := c.limited.rate(now, history)
-	return limited > rateNoise*(limited+c.longOK.rate(now, history))
+	answers := limited + c.longOK.rate(now, history)
+	if answers*min(history, rateNoiseWindow).Seconds() < rateNoiseAnswers {
+		return true
+	}
+	return limited > rateNoise*answers
 }
 
 // throttled reports a 429 for a request granted in epoch. It cuts the rate
@@ -320,10 +340,11 @@ func (c *rateController) throttled(now time.Time, epoch uint64) (cut bool, from,
 	r := c.rateAt(now)
 	base, next := r, rateCut*r // too little history to measure successes
 	if s, ok := c.successRate(now); ok {
-		s += 1 / rateWindow.Seconds() // a second's count is uncertain by one call
-		// Not below 0.9 of the successes: a new episode right after a
-		// cut, while the last second still says the same, does not
-		// cascade.
+		// The successes measure the limit (the client's share of it);
+		// the cut is to 0.9 of one more call a second than that, as a
+		// second's count is uncertain by one. Not below that: a new
+		// episode right after a cut, while the last second still says
+		// the same, does not cascade.
 		base, next = math.Min(r, s), math.Min(r, rateCut*s)
 	}
 	// At most half of the rate per cut: after the process stalled (a
@@ -331,9 +352,10 @@ func (c *rateController) throttled(now time.Time, epoch uint64) (cut bool, from,
 	// because little was sent, not because the limit is low, and the
 	// requests that were held back arrive together and meet 429s.
 	base, next = math.Max(base, r*rateMaxCut), max(c.floor, next, r*rateMaxCut)
-	// The return's target: back to the base at rateReturnRef, less than
-	// the base above it and more below it, in proportion to the base's
-	// cube root: a client with a smaller share gains on one with a larger.
+	// The return's target: 0.9 of the base plus the same amount for
+	// every client above rateReturnRef (the additive increase, by which a
+	// client with a smaller share gains on one with a larger), the base
+	// itself below it.
 	target := rateCut*base + (1-rateCut)*math.Min(base, rateReturnRef)
 	c.phase, c.from, c.to, c.base = now, next, math.Max(target, next), base
 	c.epoch++
