@@ -28,9 +28,7 @@ import (
 //     the client's own share. Never by more than half (rateMaxCut): after
 //     a stall of the process, few calls went out and the successes say
 //     little. A 429 for a request granted before the last cut says nothing
-//     new and is ignored: one cut per congestion episode. A 429 within
-//     rateMinWindow of the first request says the initial rate is too
-//     high: the cut is to half.
+//     new and is ignored: one cut per congestion episode.
 //   - Noise: with at least rateNoiseAnswers answers over the last
 //     rateNoiseWindow (200 in 3 s), a 429 while 429s are at most rateNoise
 //     (1%) of them is taken as noise and ignored: a client at 200/s does
@@ -340,9 +338,7 @@ func (c *rateController) throttled(now time.Time, epoch uint64) (cut bool, from,
 		return false, 0, 0
 	}
 	r := c.rateAt(now)
-	// With too little history to measure successes, a 429 in the first
-	// rateMinWindow says the initial rate is too high: cut by half.
-	base, next := r, rateMaxCut*r
+	base, next := r, rateCut*r // too little history to measure successes
 	if s, ok := c.successRate(now); ok {
 		// The successes measure the limit (the client's share of it);
 		// the cut is to 0.9 of one more call a second than that, as a

@@ -98,10 +98,11 @@ func TestAdaptiveRateCutIsLogged(t *testing.T) {
 	require.NoError(t, err)
 	mu.Lock()
 	defer mu.Unlock()
-	// Within the first 250 ms a 429 says the initial rate is too high:
-	// the cut is to half; on a machine so loaded that the 429 came later,
-	// with no success yet, the cut is also to half, its most.
-	assert.Regexp(t, `level=DEBUG msg="blueshift: adaptive rate cut" from_per_second=100 to_per_second=50\n`, out.String())
+	// Within the first 250 ms there is too little history to measure the
+	// success rate, so the cut is to 90; on a machine so loaded that the
+	// 429 came later, with no success in the last second, the cut takes
+	// half, its most.
+	assert.Regexp(t, `level=DEBUG msg="blueshift: adaptive rate cut" from_per_second=100 to_per_second=(90|50)\n`, out.String())
 	assert.NotContains(t, out.String(), "ann@example.com")
 }
 
