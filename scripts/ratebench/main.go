@@ -133,11 +133,15 @@ func main() {
 	loadBefore := loadAverage()
 	var results []result
 	var fleetResults []fleetResult
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); results = runAll(scenarios, *concurrency, *serial) }()
-	go func() { defer wg.Done(); fleetResults = runFleets(fleets, *serial) }()
-	wg.Wait()
+	if *serial {
+		results, fleetResults = runAll(scenarios, *concurrency, true), runFleets(fleets, true)
+	} else {
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); results = runAll(scenarios, *concurrency, false) }()
+		go func() { defer wg.Done(); fleetResults = runFleets(fleets, false) }()
+		wg.Wait()
+	}
 	if len(results) > 0 {
 		printTable(results, *concurrency)
 	}
