@@ -11,46 +11,85 @@ import (
 )
 
 // The adaptive rate's control law (WithAdaptiveRate). Blueshift publishes
-// no limit and sends no rate-limit headers, so the only signal is a 429:
+// no limit and sends no rate-limit headers, so the only signal is a 429,
+// and the limit is per account: every client of the account (replicas,
+// outbox runs, an operator's bulk run) shares it without knowing of the
+// others. Chiu & Jain (1989): clients that cut in proportion to their own
+// rate and grow by the same amount converge to fair shares; clients that
+// grow in proportion to their rate keep whatever shares they had. So:
 //
-//   - Growth: the allowed rate doubles every second (rateDoubling) from
-//     the initial rate, up to the maximum.
-//   - Cut: the first 429 for a request granted after the last cut cuts the
-//     rate to rateCut (0.9) times the rate of successful calls over the
-//     last second (rateWindow), if that is lower than the rate. When the
-//     client runs above Blueshift's limit, the successes over the last
-//     second measure that limit, so one cut lands just under it, wherever
-//     the rate was when the 429 came (a cut to a fraction of the rate
-//     itself would stay above the limit after an overshoot, and collapse
-//     to the floor against a limiter that refuses everything until its
-//     window ends). A 429 for a request granted before the last cut says
-//     nothing new and is ignored: one cut per congestion episode. With
-//     less than rateMinWindow of history, the cut is 0.9 of the rate.
-//   - Return: after a cut, the rate climbs linearly back to the rate it had
-//     before the cut over rateReturn (3 s), then doubles every second again
-//     from there, probing for a higher limit.
+//   - Start: the allowed rate doubles every second (rateDoubling) from the
+//     initial rate, up to the maximum, until the first cut; never again.
+//   - Cut: a 429 for a request granted after the last cut cuts the rate to
+//     rateCut (0.9) times the client's own successes a second (over the
+//     last second, or the last rateNoiseWindow when fewer than
+//     rateFewCalls; counting one call more, as a count is uncertain by
+//     one), if that is lower than the rate: a multiplicative decrease of
+//     the client's own share. Never by more than half (rateMaxCut): after
+//     a stall of the process, few calls went out and the successes say
+//     little. A 429 for a request granted before the last cut says nothing
+//     new and is ignored: one cut per congestion episode.
+//   - Noise: with at least rateNoiseAnswers answers over the last
+//     rateNoiseWindow (200 in 3 s), a 429 while 429s are at most rateNoise
+//     (1%) of them is taken as noise and ignored: a client at 200/s does
+//     not cut for a stray 429. With fewer answers noise and congestion
+//     look alike, and every 429 counts.
+//   - Return: after a cut the rate climbs back, fast at first and slowly
+//     near the end (concave, as CUBIC does), over rateReturn (4 s; at
+//     least rateReturnCalls calls' worth, up to rateReturnMax), to 0.9 of
+//     the base it was cut from plus 0.1 × min(base, rateReturnRef): the
+//     base itself at 5/s and below, less above it, by the same amount for
+//     every client above 5/s. That same amount is the additive increase:
+//     a client with a smaller share gains on one with a larger.
+//   - Probe: past the return, the rate grows by Q·(t/rateProbe)³, with
+//     Q = ∛(max(target, 5)·5²): slowly at first, faster later, and by
+//     less than in proportion to the rate, so that a risen limit is found
+//     in seconds but a client that escaped the last cuts does not grab the
+//     others' shares.
 //   - Slow answers: when the smoothed time from a grant to its answer is
-//     long, the rate doubles every two round trips (if that is longer than
-//     a second) and returns over four (if longer than 3 s), so that a 429
+//     long, the start doubles every two round trips, the return lasts at
+//     least four and the probe's period is at least five, so that a 429
 //     can come back before the rate has overshot far.
 //   - Floor: never below rateFloor (1 per second; the initial rate if that
 //     is lower), whatever is answered.
 //
-// The constants come from the measurements in the README ("Adaptive rate").
+// The constants come from the measurements in docs/adaptive-rate.md.
 const (
-	rateCut      = 0.9
-	rateReturn   = 3 * time.Second
+	rateCut    = 0.9
+	rateMaxCut = 0.5
+	rateReturn = 4 * time.Second
+	// rateReturnRef (per second) sets the additive increase of each
+	// return, (1 - rateCut) × rateReturnRef, and the probe's pace.
+	rateReturnRef = 5.0
+	rateProbe     = 2 * time.Second
+	// rateReturnCalls is the fewest calls a return lasts, at the rate the
+	// cut was made from: at low rates a cycle then holds enough calls for
+	// its 429 to be a small share of them.
+	rateReturnCalls = 30
+	rateReturnMax   = 6 * time.Second
+	// rateFewCalls is the fewest successes in the last second for which
+	// they measure the rate; with fewer, the successes of the last
+	// rateNoiseWindow do.
+	rateFewCalls = 20
 	rateDoubling = time.Second
 	rateFloor    = 1.0
-	rateWindow   = time.Second
-	// rateSlots is how many slots the success window is kept in.
+	rateNoise    = 0.01
+	// rateNoiseWindow is how far back the noise rule counts answers.
+	rateNoiseWindow = 3 * time.Second
+	// rateNoiseAnswers is the fewest answers in that window for which
+	// the rule applies: with fewer, noise and congestion look alike, and
+	// every 429 is taken as congestion.
+	rateNoiseAnswers = 200
+	rateWindow       = time.Second
+	// rateSlots is how many slots the answer windows are kept in.
 	rateSlots = 10
 	// rateMinWindow is the shortest history for which the successes
 	// measure a rate; a cut earlier uses the allowed rate alone.
 	rateMinWindow = 250 * time.Millisecond
-	// rateBurst is how long the pacing may catch up after a slot granted
-	// late (timer and scheduling delays), as a duration of sends; at
-	// least 2 slots.
+	// rateBurst is how much lateness of a grant (timer and scheduling
+	// delays) the pacing may catch up on, as a duration of sends, on top
+	// of the one slot that is due. It is kept small: a limiter with a
+	// burst of 1 refuses two requests sent closer than its interval.
 	rateBurst = 10 * time.Millisecond
 	// rateMaxSleep bounds each sleep of a waiter, so that a rate that grew
 	// while it slept is noticed.
@@ -69,19 +108,22 @@ type rateController struct {
 	max      float64
 	floor    float64
 	started  bool
-	start    time.Time          // the first grant
-	phase    time.Time          // the last cut (or start - rateReturn)
-	from, to float64            // the return after the last cut goes from `from` to `to`
-	epoch    uint64             // cuts so far; a grant carries the epoch it was made in
-	tokens   float64            // pacing: slots that are due
-	last     time.Time          // pacing: when tokens were last brought up to date
-	slots    [rateSlots + 1]int // successes per slot, newest first
-	slotAt   time.Time          // start of the newest success slot
-	rtt      time.Duration      // smoothed time from a grant to its answer
+	start    time.Time     // the first grant
+	phase    time.Time     // the last cut
+	from, to float64       // the return after the last cut goes from `from` to `to`
+	base     float64       // the measured rate the last cut was made from
+	epoch    uint64        // cuts so far; a grant carries the epoch it was made in
+	tokens   float64       // pacing: slots that are due
+	last     time.Time     // pacing: when tokens were last brought up to date
+	ok       answerWindow  // successes over the last second
+	longOK   answerWindow  // successes over the last rateNoiseWindow
+	limited  answerWindow  // 429s over the last rateNoiseWindow
+	rtt      time.Duration // smoothed time from a grant to its answer
 }
 
 func newRateController(initial, max float64) *rateController {
-	return &rateController{initial: initial, max: max, floor: math.Min(rateFloor, initial)}
+	return &rateController{initial: initial, max: max, floor: math.Min(rateFloor, initial),
+		ok: answerWindow{span: rateWindow}, longOK: answerWindow{span: rateNoiseWindow}, limited: answerWindow{span: rateNoiseWindow}}
 }
 
 // begin starts the law's clock at the first request, so a client built
@@ -90,8 +132,8 @@ func (c *rateController) begin(now time.Time) {
 	if c.started {
 		return
 	}
-	c.started, c.start, c.last, c.slotAt = true, now, now, now
-	c.phase, c.from, c.to = now.Add(-rateReturn), c.initial, c.initial
+	c.started, c.start, c.last = true, now, now
+	c.ok.slotAt, c.longOK.slotAt, c.limited.slotAt = now, now, now
 	c.tokens = 1
 }
 
@@ -100,27 +142,42 @@ func (c *rateController) rateAt(now time.Time) float64 {
 	if !c.started {
 		return c.initial
 	}
-	d := max(now.Sub(c.phase), 0) // callers read the clock before the lock: a little out of order
 	var r float64
-	if back := c.returning(); d < back {
-		r = c.from + (c.to-c.from)*float64(d)/float64(back)
+	if c.epoch == 0 { // the start: doubling until the first cut
+		d := max(now.Sub(c.start), 0)
+		r = c.initial * math.Exp2(float64(d)/float64(c.doubling()))
 	} else {
-		r = c.to * math.Exp2(float64(d-back)/float64(c.doubling()))
+		d := max(now.Sub(c.phase), 0) // callers read the clock before the lock: a little out of order
+		if back := c.returning(); d < back {
+			x := 1 - float64(d)/float64(back)
+			r = c.to - (c.to-c.from)*x*x*x
+		} else {
+			x := float64(d-back) / float64(c.probing())
+			r = c.to + math.Cbrt(math.Max(c.to, rateReturnRef)*rateReturnRef*rateReturnRef)*x*x*x
+		}
 	}
 	return math.Max(c.floor, math.Min(r, c.max))
 }
 
-// doubling is how long the rate takes to double: rateDoubling, or two
-// round trips when answers are slower than half of that, so that a 429
-// can come back before the rate has overshot much.
+// doubling is how long the rate takes to double at the start:
+// rateDoubling, or two round trips when answers are slower than half of
+// that, so that a 429 can come back before the rate has overshot much.
 func (c *rateController) doubling() time.Duration {
 	return max(rateDoubling, 2*c.rtt)
 }
 
 // returning is how long the rate takes to climb back after a cut:
-// rateReturn, or four round trips when answers are slower than 750 ms.
+// rateReturn, or rateReturnCalls calls at the rate the cut was made from
+// (up to rateReturnMax), or four round trips, whichever is longest.
 func (c *rateController) returning() time.Duration {
-	return max(rateReturn, 4*c.rtt)
+	calls := time.Duration(float64(rateReturnCalls) / math.Max(c.base, c.floor) * float64(time.Second))
+	return max(rateReturn, 4*c.rtt, min(calls, rateReturnMax))
+}
+
+// probing is the period of the probe past the return: rateProbe, or five
+// round trips when answers are slower.
+func (c *rateController) probing() time.Duration {
+	return max(rateProbe, 5*c.rtt)
 }
 
 // observe takes the time from a grant to its answer into the smoothed
@@ -144,7 +201,7 @@ func (c *rateController) tryAcquire(now time.Time) (epoch uint64, wait time.Dura
 	c.begin(now)
 	r := c.rateAt(now)
 	if dt := now.Sub(c.last); dt > 0 {
-		c.tokens = math.Min(c.tokens+dt.Seconds()*r, math.Max(2, r*rateBurst.Seconds()))
+		c.tokens = math.Min(c.tokens+dt.Seconds()*r, 1+r*rateBurst.Seconds())
 		c.last = now
 	}
 	if c.tokens >= 1 {
@@ -164,8 +221,9 @@ func durationOf(seconds float64) time.Duration {
 }
 
 // grantableBy reports whether a slot can possibly be granted by deadline:
-// whether the slots due by then, if the rate doubled all the way from now
-// (it grows no faster) but stayed under the maximum, reach one.
+// whether the slots due by then, if the rate doubled every rateDoubling
+// all the way from now (it grows no faster) but stayed under the maximum,
+// reach one.
 func (c *rateController) grantableBy(now, deadline time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -187,62 +245,119 @@ func (c *rateController) succeeded(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.begin(now)
-	c.advance(now)
-	c.slots[0]++
+	c.ok.add(now)
+	c.longOK.add(now)
 }
 
-// advance moves the success window to now: slots[0] is the newest.
-func (c *rateController) advance(now time.Time) {
-	const slot = rateWindow / rateSlots
-	n := int(now.Sub(c.slotAt) / slot)
+// answerWindow counts answers of one kind over the last span in
+// rateSlots slots; slots[0] is the newest.
+type answerWindow struct {
+	span   time.Duration
+	slots  [rateSlots + 1]int
+	slotAt time.Time // start of the newest slot
+}
+
+func (w *answerWindow) add(now time.Time) {
+	w.advance(now)
+	w.slots[0]++
+}
+
+// advance moves the window to now.
+func (w *answerWindow) advance(now time.Time) {
+	slot := w.span / rateSlots
+	n := int(now.Sub(w.slotAt) / slot)
 	if n <= 0 {
 		return
 	}
-	n = min(n, len(c.slots))
-	copy(c.slots[n:], c.slots[:len(c.slots)-n])
-	clear(c.slots[:n])
-	c.slotAt = c.slotAt.Add(now.Sub(c.slotAt).Truncate(slot))
+	n = min(n, len(w.slots))
+	copy(w.slots[n:], w.slots[:len(w.slots)-n])
+	clear(w.slots[:n])
+	w.slotAt = w.slotAt.Add(now.Sub(w.slotAt).Truncate(slot))
+}
+
+// rate is the answers per second over the last span, or over history if
+// that is shorter. The oldest slot, partly outside the span, counts in
+// proportion.
+func (w *answerWindow) rate(now time.Time, history time.Duration) float64 {
+	w.advance(now)
+	slot := w.span / rateSlots
+	total := 0.0
+	for _, n := range w.slots[:rateSlots] {
+		total += float64(n)
+	}
+	if history < w.span {
+		return (total + float64(w.slots[rateSlots])) / history.Seconds()
+	}
+	inside := 1 - float64(now.Sub(w.slotAt))/float64(slot)
+	return (total + inside*float64(w.slots[rateSlots])) / w.span.Seconds()
 }
 
 // successRate is the rate of successful calls over the last second (over
 // the history there is, if shorter), and whether there is enough history
-// (rateMinWindow) to measure it. The oldest slot, partly outside the
-// second, counts in proportion.
+// (rateMinWindow) to measure it.
 func (c *rateController) successRate(now time.Time) (float64, bool) {
-	c.advance(now)
-	const slot = rateWindow / rateSlots
 	history := now.Sub(c.start)
 	if history < rateMinWindow {
+		c.ok.advance(now)
 		return 0, false
 	}
-	total := 0.0
-	for _, n := range c.slots[:rateSlots] {
-		total += float64(n)
+	s, span := c.ok.rate(now, history), min(history, rateWindow)
+	if s*span.Seconds() < rateFewCalls {
+		// Few calls: a longer window counts them more precisely.
+		s, span = c.longOK.rate(now, history), min(history, rateNoiseWindow)
 	}
-	if history < rateWindow {
-		return (total + float64(c.slots[rateSlots])) / history.Seconds(), true
+	return s + 1/span.Seconds(), true // the count is uncertain by one call
+}
+
+// congested reports whether the 429s of the last rateNoiseWindow are more
+// than rateNoise of its answers (always, with too little history to
+// tell).
+func (c *rateController) congested(now time.Time) bool {
+	history := now.Sub(c.start)
+	if history < rateMinWindow {
+		return true
 	}
-	inside := 1 - float64(now.Sub(c.slotAt))/float64(slot)
-	return (total + inside*float64(c.slots[rateSlots])) / rateWindow.Seconds(), true
+	limited := c.limited.rate(now, history)
+	answers := limited + c.longOK.rate(now, history)
+	if answers*min(history, rateNoiseWindow).Seconds() < rateNoiseAnswers {
+		return true
+	}
+	return limited > rateNoise*answers
 }
 
 // throttled reports a 429 for a request granted in epoch. It cuts the rate
-// unless the rate was already cut after that request was granted, and
-// returns whether it cut, from what rate to what.
+// unless the rate was already cut after that request was granted or the
+// 429 looks like noise, and returns whether it cut, from what rate to
+// what.
 func (c *rateController) throttled(now time.Time, epoch uint64) (cut bool, from, to float64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.begin(now)
-	if epoch != c.epoch {
+	c.limited.add(now)
+	if epoch != c.epoch || !c.congested(now) {
 		return false, 0, 0
 	}
 	r := c.rateAt(now)
-	next := rateCut * r // too little history to measure successes
+	base, next := r, rateCut*r // too little history to measure successes
 	if s, ok := c.successRate(now); ok {
-		next = math.Min(r, rateCut*s)
+		// The successes measure the limit (the client's share of it);
+		// the cut is to 0.9 of one more call a second than that, as a
+		// second's count is uncertain by one. Not below that: a new
+		// episode right after a cut, while the last second still says
+		// the same, does not cascade.
+		base, next = math.Min(r, s), math.Min(r, rateCut*s)
 	}
-	next = math.Max(c.floor, next)
-	c.phase, c.from, c.to = now, next, math.Max(r, next)
+	// At most half of the rate per cut: after the process stalled (a
+	// loaded machine, a GC pause) the last second's successes are few
+	// because little was sent, not because the limit is low, and the
+	// requests that were held back arrive together and meet 429s.
+	base, next = math.Max(base, r*rateMaxCut), max(c.floor, next, r*rateMaxCut)
+	// The return's target: 0.9 of the base plus the same amount for
+	// every client above rateReturnRef (the additive increase, by which a
+	// client with a smaller share gains on one with a larger), the base
+	// itself below it.
+	target := rateCut*base + (1-rateCut)*math.Min(base, rateReturnRef)
+	c.phase, c.from, c.to, c.base = now, next, math.Max(target, next), base
 	c.epoch++
 	c.tokens = math.Min(c.tokens, 1)
 	return true, r, next

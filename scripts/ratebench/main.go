@@ -2,8 +2,10 @@
 // against fixed rates (blueshift.WithRateLimit), side by side, against the
 // fake Blueshift throttling at a known limit L, and prints one table.
 //
-//	go run ./scripts/ratebench                 # L = 20, 50, 200 and the drop-and-rise run, in parallel
+//	go run ./scripts/ratebench                 # every run below, in parallel (about 70 s)
 //	go run ./scripts/ratebench -serial         # one run at a time (slower, less noise between runs)
+//	go run ./scripts/ratebench -classic=false  # only the shared-limit and hard-case runs
+//	go run ./scripts/ratebench -fleet-for 20s  # shorter shared-limit runs
 //
 // Each run loads records the way `blueshift start-tracking` does: one
 // shared Client used by -concurrency workers, each calling StartTracking per
@@ -23,6 +25,14 @@
 //   - drop / rise (limit 200, then 50 from 20 s, then 200 again from 40 s):
 //     seconds from the change to the end of the first window whose requests
 //     are at most 1.1 × 50, and whose successes are at least 0.9 × 200.
+//
+// A second table (fleet.go) runs auto clients for a fixed time (-fleet-for,
+// 40 s) against one fake each: 2 and 4 clients in this process and 2
+// client processes (this program again, with -child-url) sharing L = 50; a
+// 4th client joining a quarter of the way in at L = 100; L = 5; answers
+// 200 ms and 1 s late (blueshifttest's SetDelay; the limit counts
+// arrivals); and 0.5% of requests answered 429 at random at L = 200. It
+// prints each goal of issue 20 and whether the run met it.
 package main
 
 import (
@@ -87,10 +97,24 @@ func main() {
 	dropRise := flag.Bool("drop-rise", true, "also run the 200 → 50 → 200 scenario")
 	trace := flag.Bool("trace", false, "also print each run's 1-s windows to stderr")
 	only := flag.String("policies", "auto,half,double", "which policies to run: auto, half (fixed L/2), double (fixed 2L)")
+	classic := flag.Bool("classic", true, "run the one-client table (-limits, -drop-rise)")
+	fleet := flag.Bool("fleet", true, "also run the shared-limit and hard-case scenarios")
+	fleetFor := flag.Duration("fleet-for", 40*time.Second, "how long each shared-limit or hard-case run lasts (the late joiner starts at a quarter of it)")
+	childURL := flag.String("child-url", "", "internal: run one client of a fleet against this URL and print its final rate")
+	childKey := flag.String("child-key", "", "internal: the child's API key")
+	childIndex := flag.Int("child-index", 0, "internal: the child's client number")
+	childFor := flag.Duration("child-for", 0, "internal: how long the child loads")
 	flag.Parse()
+	if *childURL != "" {
+		fmt.Println(load(*childURL, *childKey, *childIndex, *concurrency, *childFor))
+		return
+	}
 
 	var scenarios []scenario
 	for _, f := range strings.Split(*limits, ",") {
+		if !*classic {
+			break
+		}
 		var l float64
 		if _, err := fmt.Sscan(f, &l); err != nil || !(l > 0) {
 			fmt.Fprintf(os.Stderr, "ratebench: bad limit %q\n", f)
@@ -98,17 +122,39 @@ func main() {
 		}
 		scenarios = append(scenarios, policies(fmt.Sprintf("L=%g", l), []step{{0, l}}, *scale*int(l), *maxRun, *only)...)
 	}
-	if *dropRise {
+	if *dropRise && *classic {
 		sched := []step{{0, 200}, {20 * time.Second, 50}, {40 * time.Second, 200}}
 		scenarios = append(scenarios, policies("200→50→200", sched, 200*20+50*20+200*20, 70*time.Second, *only)...)
 	}
+	var fleets []fleetScenario
+	if *fleet {
+		fleets = fleetScenarios(*fleetFor)
+	}
 	loadBefore := loadAverage()
-	results := runAll(scenarios, *concurrency, *serial)
-	printTable(results, *concurrency)
+	var results []result
+	var fleetResults []fleetResult
+	if *serial {
+		results, fleetResults = runAll(scenarios, *concurrency, true), runFleets(fleets, true)
+	} else {
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); results = runAll(scenarios, *concurrency, false) }()
+		go func() { defer wg.Done(); fleetResults = runFleets(fleets, false) }()
+		wg.Wait()
+	}
+	if len(results) > 0 {
+		printTable(results, *concurrency)
+	}
+	if len(fleetResults) > 0 {
+		printFleetTable(fleetResults)
+	}
 	fmt.Printf("\nload average (1 min) at the start: %s, at the end: %s, on %d CPUs\n", loadBefore, loadAverage(), runtime.NumCPU())
 	if *trace {
 		for _, r := range results {
 			printTrace(os.Stderr, r)
+		}
+		for _, r := range fleetResults {
+			printFleetTrace(os.Stderr, r)
 		}
 	}
 }
