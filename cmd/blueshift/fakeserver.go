@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/blueshift-go/blueshift/blueshifttest"
@@ -23,6 +24,7 @@ func runFakeServer(ctx context.Context, args []string, stdout, stderr io.Writer)
 	failRate := fs.Float64("fail-rate", 0, "fraction of requests answered with 429 or 503, from 0 to 1")
 	delay := fs.Duration("delay", 0, "wait this long before answering each request")
 	rateLimit := fs.Float64("rate-limit", 0, "answer 429 to requests above this many a second (a token bucket with a tenth of a second's burst); 0: no limit")
+	logRequests := fs.Bool("log", false, "print one line per request on stdout: time, method, path, status, and which identifiers it held (never their values)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "blueshift fake-server: serve a fake Blueshift (customer tracking endpoints) on loopback\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -57,18 +59,26 @@ func runFakeServer(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fail("cannot listen on %s: %v", *listen, err)
 	}
 	// Record nothing: a fake serving a million-record rehearsal must not
-	// keep a million requests in memory.
-	srv := blueshifttest.NewServer(blueshifttest.WithListener(l), blueshifttest.WithAPIKey(*apiKey), blueshifttest.WithRecordLimit(0),
-		blueshifttest.WithRateLimit(*rateLimit, 0))
-	srv.FailRandomly(*failRate)
-	srv.SetDelay(*delay)
-	fmt.Fprintf(stdout, "fake Blueshift listening on %s (API key %q); stop with Ctrl-C\n", srv.URL, srv.APIKey)
-	<-ctx.Done()
-	done := make(chan struct{})
-	go func() { srv.Close(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
+	// keep a million requests in memory. The fake's own listener goes
+	// unused: l serves it through fakeLog.
+	fake := blueshifttest.NewServer(blueshifttest.WithAPIKey(*apiKey), blueshifttest.WithRecordLimit(0), blueshifttest.WithRateLimit(*rateLimit, 0))
+	defer fake.Close()
+	fake.FailRandomly(*failRate)
+	fake.SetDelay(*delay)
+	var logTo io.Writer
+	if *logRequests {
+		logTo = stdout
 	}
+	seen := newFakeLog(fake, logTo)
+	srv := &http.Server{Handler: seen, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	fmt.Fprintf(stdout, "fake Blueshift listening on http://%s (API key %q); stop with Ctrl-C\n", l.Addr(), fake.APIKey)
+	<-ctx.Done()
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if srv.Shutdown(shutdown) != nil {
+		srv.Close()
+	}
+	fmt.Fprintln(stdout, seen.summary())
 	return exitOK
 }

@@ -90,7 +90,7 @@ func FuzzRecordReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, name string, d byte) {
 		opt := inputOptions{delimiter: []byte{0, ',', ';', '\t'}[int(d)%4]}
 		if d&4 != 0 {
-			opt.columns[slotEmail] = "email"
+			opt.columns.flags[slotEmail] = "email"
 		}
 		rr, _, err := newRecordReader(name, bytes.NewReader(data), opt)
 		if err != nil {
@@ -165,10 +165,10 @@ func checkNDJSONLine(t *testing.T, line []byte) {
 		return
 	}
 	trimmed := bytes.TrimLeft(line, " \t\r")
-	if len(bytes.TrimSpace(line)) == 0 {
-		return // a blank line: no record
+	if len(bytes.TrimSpace(line)) == 0 || trimmed[0] == '[' {
+		return // a blank line: no record; an array: FuzzJSONArray
 	}
-	rr := newNDJSONReader(bufio.NewReaderSize(bytes.NewReader(line), 16), inputOptions{})
+	rr := newJSONReader(bufio.NewReaderSize(bytes.NewReader(line), 16), inputOptions{})
 	rec, err := rr.Next()
 	require.NoError(t, err)
 	// json.Valid, not Unmarshal: Unmarshal refuses valid JSON whose number
@@ -189,4 +189,48 @@ func checkNDJSONLine(t *testing.T, line []byte) {
 	}
 	_, err = rr.Next()
 	require.ErrorIs(t, err, io.EOF)
+}
+
+// FuzzJSONArray checks the array reader against encoding/json: an input
+// that starts with '[' yields one record per element and then io.EOF
+// exactly when encoding/json reads it as one array, and otherwise ends
+// with an error, never io.EOF.
+func FuzzJSONArray(f *testing.F) {
+	for _, seed := range []string{
+		"[]", "[\n {\"email\": \"a@b.c\"},\n {\"email\": 1}\n]\n", "[{\"a\":[1,2,{}]}, 3, \"x\", null]", "[{}", "[{},]", "[{}] x", "[{} {}]", " [\r\n{\"email\":\"\\u00e9\"}]",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		trimmed := bytes.TrimLeft(data, " \t\r\n")
+		if len(trimmed) == 0 || trimmed[0] != '[' || bytes.Contains(data, []byte("\r")) {
+			return // not an array; a lone CR is read as a line end first
+		}
+		var elements []json.RawMessage
+		valid := json.Valid(data) && json.Unmarshal(data, &elements) == nil
+		rr, _, err := newRecordReader("in.json", bytes.NewReader(data), inputOptions{})
+		if err != nil { // UTF-16 without a BOM: never valid JSON
+			require.False(t, valid, "%q: %v", data, err)
+			return
+		}
+		n, last := 0, int64(0)
+		for {
+			rec, err := rr.Next()
+			if err != nil {
+				if valid {
+					require.ErrorIs(t, err, io.EOF, "%q", data)
+					require.Equal(t, len(elements), n, "%q", data)
+				} else {
+					require.NotErrorIs(t, err, io.EOF, "%q", data)
+				}
+				return
+			}
+			require.Greater(t, rec.Line, last)
+			last = rec.Line
+			n++
+			if valid && bytes.HasPrefix(bytes.TrimLeft(elements[n-1], " \t\r\n"), []byte("{")) != (rec.Invalid != "not a JSON object") {
+				t.Fatalf("%q: element %d: %q", data, n, rec.Invalid)
+			}
+		}
+	})
 }

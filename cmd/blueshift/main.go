@@ -34,6 +34,7 @@ const (
 	exitOK          = 0
 	exitFailures    = 1 // some records failed or were invalid
 	exitUsage       = 2 // usage or configuration error
+	exitResults     = 3 // the results file could not be written: --resume continues
 	exitInterrupted = 130
 )
 

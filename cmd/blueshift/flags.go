@@ -35,7 +35,7 @@ type trackingConfig struct {
 	retryWaitMax        time.Duration
 	stopAfter           int // failed attempts in a row that stop a run; 0: 2 × concurrency
 	delimiter           string
-	columns             [numSlots]string // --email-column etc.; "" picks by name
+	columns             columnRule // --email-column etc.
 }
 
 // bulk reports whether the command runs over a file.
@@ -78,7 +78,7 @@ func newTrackingFlags(c *trackingConfig) *flag.FlagSet {
 	fs.BoolVar(&c.resume, "resume", false, "bulk: continue the run of --results: skip records already ok, append the rest")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "bulk: calls in flight at once (1-256)")
 	c.rate = rateFlag{perSecond: 20}
-	fs.Var(&c.rate, "rate", "bulk: requests per second at most, retries included (Blueshift suggests about 50), or auto: find Blueshift's limit, starting at 10/s (default 20)")
+	fs.Var(&c.rate, "rate", "bulk: requests per second at most, retries included (Blueshift suggests about 50), or auto: find Blueshift's limit, starting at 10/s")
 	fs.Float64Var(&c.rateMax, "rate-max", defaultRateMax, "bulk: with --rate auto, the highest rate it may reach")
 	fs.IntVar(&c.burst, "burst", 1, "bulk: requests that may go at once above a fixed --rate")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "bulk: read and check the input, report what would be sent; send nothing")
@@ -94,8 +94,7 @@ func newTrackingFlags(c *trackingConfig) *flag.FlagSet {
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "bulk: on interrupt, how long calls in flight may finish")
 	fs.StringVar(&c.delimiter, "delimiter", "", `bulk: CSV delimiter: ",", ";", "tab" or another character (default: detected from the header)`)
 	for slot, name := range slotNames {
-		flagName := strings.ReplaceAll(name, "_", "-") + "-column"
-		fs.StringVar(&c.columns[slot], flagName, "", "bulk: the CSV column (or NDJSON member) that holds the "+name)
+		fs.StringVar(&c.columns.flags[slot], slotFlag(slot)[2:], "", "bulk: the CSV column (or JSON member) that holds the "+name+`, matched ignoring case, spaces, _ and -; "none": do not send it`)
 	}
 	fs.BoolVar(&c.yes, "yes", false, "confirm without asking (stop-tracking deletes the customers' personal data)")
 	return fs

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,42 +11,6 @@ import (
 
 	"github.com/blueshift-go/blueshift"
 )
-
-// The identifiers of a record, in the order of blueshift.Customer.
-const (
-	slotEmail = iota
-	slotCustomerID
-	slotCookie
-	slotDeviceID
-	numSlots
-)
-
-// slotNames are the identifiers' JSON names.
-var slotNames = [numSlots]string{"email", "customer_id", "cookie", "device_id"}
-
-// slotAliases maps a normalised column name (see normalizeColumn) to the
-// identifier it holds.
-var slotAliases = map[string]int{
-	"email": slotEmail, "emailaddress": slotEmail,
-	"customerid": slotCustomerID,
-	"cookie":     slotCookie,
-	"deviceid":   slotDeviceID,
-}
-
-// normalizeColumn lower-cases a column name and drops white space, '_' and
-// '-', so that "Email Address", "e-mail" and "EMAIL_ADDRESS" compare equal.
-func normalizeColumn(name string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(name) {
-		switch {
-		case r == '_' || r == '-' || r == '\ufeff' || r == '\u200b':
-		case r == ' ' || r == '\t' || r == '\u00a0':
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
 
 // maxField is how much of an identifier is kept, in bytes. Anything longer
 // is invalid anyway (blueshift.MaxIdentifierBytes); the rest is read and
@@ -91,64 +54,59 @@ func (r *record) validate() {
 	}
 }
 
+// notUTF8 reports whether the record was refused for text that is not
+// UTF-8: a file saved in another encoding, such as Windows-1252.
+func (r *record) notUTF8() bool { return strings.Contains(r.Invalid, "not valid UTF-8") }
+
 // recordReader yields the records of a bulk input, one at a time, so that
 // memory stays flat whatever the size of the file.
 type recordReader interface {
 	// Next returns the next record, or io.EOF after the last one. A record
 	// that cannot be sent comes back with Invalid set, not as an error; an
-	// error (a CSV syntax error, or a read error) ends the input.
+	// error (a syntax error that ends the input, or a read error) ends it.
 	Next() (record, error)
+	// Identifiers words where each identifier is read from (see
+	// describeColumns).
+	Identifiers() string
 }
 
 // inputOptions are the flags that shape how input is read.
 type inputOptions struct {
 	delimiter byte // 0: detect from the header
-	columns   [numSlots]string
+	columns   columnRule
 }
 
 // inputInfo describes the input as it was understood, for messages.
 type inputInfo struct {
-	format    string // "csv" or "ndjson"
+	format    string // "csv" or "json"
 	encoding  string // "UTF-8", "UTF-16LE" or "UTF-16BE"
 	delimiter byte   // CSV only
 }
 
-// readBufferSize is the input buffer, and how far the format, encoding and
-// delimiter are looked for.
+// readBufferSize is the input buffer, and how far the format, encoding,
+// line ends and delimiter are looked for.
 const readBufferSize = 64 << 10
 
-// newRecordReader decodes r (UTF-8, or UTF-16 with a BOM) and picks CSV or
-// NDJSON by the file name's extension, or for other names, pipes and stdin
-// by the first non-blank character ('{' means NDJSON).
+// newRecordReader decodes r (see decodeInput) and picks CSV or JSON by the
+// file name's extension, or for other names, pipes and stdin by the first
+// non-blank character ('{' or '[' means JSON).
 func newRecordReader(name string, r io.Reader, opt inputOptions) (recordReader, inputInfo, error) {
-	br := bufio.NewReaderSize(r, readBufferSize)
-	info := inputInfo{encoding: "UTF-8"}
-	switch b, _ := br.Peek(3); {
-	case bytes.HasPrefix(b, []byte{0xff, 0xfe}):
-		info.encoding = "UTF-16LE"
-	case bytes.HasPrefix(b, []byte{0xfe, 0xff}):
-		info.encoding = "UTF-16BE"
-	case bytes.Equal(b, utf8BOM):
-		_, _ = br.Discard(len(utf8BOM))
-	}
-	if info.encoding != "UTF-8" {
-		_, _ = br.Discard(2)
-		br = bufio.NewReaderSize(newUTF16Reader(br, info.encoding == "UTF-16BE"), readBufferSize)
+	br, info, err := decodeInput(r)
+	if err != nil {
+		return nil, info, err
 	}
 	info.format = detectFormat(name, br)
-	if info.format == "" {
+	switch info.format {
+	case "":
 		return nil, info, errors.New("the input is empty")
-	}
-	if info.format == "ndjson" {
-		return newNDJSONReader(br, opt), info, nil
+	case "json":
+		return newJSONReader(br, opt), info, nil
 	}
 	c, err := newCSVReader(br, opt, &info)
 	return c, info, err
 }
 
-var utf8BOM = []byte("\xef\xbb\xbf")
-
-// detectFormat returns "csv", "ndjson", or "" for an empty input. It reads
+// detectFormat returns "csv", "json", or "" for an empty input. It reads
 // no further than the first non-blank character, so that a pipe that has
 // sent only its first line is not waited on.
 func detectFormat(name string, br *bufio.Reader) string {
@@ -156,26 +114,38 @@ func detectFormat(name string, br *bufio.Reader) string {
 	case ".csv", ".tsv":
 		return "csv"
 	case ".ndjson", ".jsonl", ".json":
-		return "ndjson"
+		return "json"
 	}
+	b, err := firstNonBlank(br)
+	switch {
+	case err != nil:
+		return ""
+	case b == '{' || b == '[':
+		return "json"
+	}
+	return "csv"
+}
+
+// firstNonBlank returns the first byte that is not white space, without
+// reading it, looking no further than the buffer.
+func firstNonBlank(br *bufio.Reader) (byte, error) {
 	for n := 1; n <= readBufferSize; n++ {
 		peek, err := br.Peek(n)
 		if len(peek) < n {
 			if err != nil {
-				return ""
+				return 0, err
 			}
 			continue
 		}
-		switch peek[n-1] {
-		case ' ', '\t', '\r', '\n':
-			continue
-		case '{':
-			return "ndjson"
+		if !isBlank(peek[n-1]) {
+			return peek[n-1], nil
 		}
-		return "csv"
 	}
-	return "csv"
+	return 0, errors.New("only white space in the first 64 KiB")
 }
+
+// isBlank reports whether b is white space between records or values.
+func isBlank(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }
 
 // parseDelimiter reads --delimiter: "" (detect), "tab", `\t`, or one
 // character other than a quote, CR or LF.

@@ -1,5 +1,12 @@
 package main
 
+// Why a JSON scanner of our own, and not encoding/json: encoding/json
+// keeps a member whole in memory however large, and replaces text that is
+// not UTF-8 with U+FFFD, so that a mis-encoded identifier would be sent
+// changed instead of refused. This scanner checks every value strictly and
+// keeps only identifiers, bounded. FuzzNDJSONLine checks it against
+// encoding/json.
+
 import (
 	"bufio"
 	"errors"
@@ -17,13 +24,15 @@ const maxJSONDepth = 10000
 // byteSink takes the decoded bytes of a JSON string or number.
 type byteSink interface{ add(b byte) }
 
-// jsonScanner reads JSON from one line of its input, strictly (RFC 8259),
-// a byte at a time, without keeping values: a value of any size is checked
-// and dropped, and only what a byteSink keeps is kept. A newline is never
-// read as part of a value: it ends the line, so that a line that is not
-// JSON ends there.
+// jsonScanner reads JSON strictly (RFC 8259), a byte at a time, without
+// keeping values: a value of any size is checked and dropped, and only
+// what a byteSink keeps is kept. For NDJSON a newline is never read as
+// part of a value: it ends the line, so that a line that is not JSON ends
+// there. In multiline mode (a JSON array) a newline is white space.
 type jsonScanner struct {
-	r *bufio.Reader
+	r         *bufio.Reader
+	multiline bool
+	line      int64 // line of the next byte, from 1, in multiline mode
 }
 
 // peek returns the next byte without reading it.
@@ -44,7 +53,7 @@ func (s *jsonScanner) next() (byte, error) {
 		return 0, errNotJSON
 	case err != nil:
 		return 0, err
-	case b == '\n':
+	case b == '\n' && !s.multiline:
 		return 0, errNotJSON
 	}
 	_, _ = s.r.ReadByte()
@@ -64,7 +73,12 @@ func (s *jsonScanner) expect(want byte) error {
 func (s *jsonScanner) skipSpace() {
 	for {
 		b, err := s.peek()
-		if err != nil || (b != ' ' && b != '\t' && b != '\r') {
+		switch {
+		case err != nil:
+			return
+		case b == '\n' && s.multiline:
+			s.line++
+		case b != ' ' && b != '\t' && b != '\r':
 			return
 		}
 		_, _ = s.r.ReadByte()

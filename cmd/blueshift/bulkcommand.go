@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/blueshift-go/blueshift"
 )
@@ -18,16 +17,17 @@ import (
 // results file, and for a regular file every record) before the results
 // file is created or anything is sent.
 type fileRun struct {
-	cfg    *trackingConfig
-	stdin  io.Reader
-	stderr io.Writer
-	input  *os.File // nil for stdin
-	stream bool     // a pipe, FIFO or stdin: read once, no pre-pass
-	client *blueshift.Client
-	watch  *attemptWatch
-	header resultsHeader
-	resume *resumeIndex
-	total  int // records to process, -1 when unknown
+	cfg     *trackingConfig
+	stdin   io.Reader
+	stderr  io.Writer
+	input   *os.File // nil for stdin
+	stream  bool     // a pipe, FIFO or stdin: read once, no pre-pass
+	client  *blueshift.Client
+	watch   *attemptWatch
+	header  resultsHeader
+	resume  *resumeIndex
+	results *resultsFile // nil: no --results, or not opened yet
+	total   int          // records to process, -1 when unknown
 }
 
 // runFile runs a bulk job over --file and prints its summary.
@@ -41,6 +41,7 @@ func runFile(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stderr i
 	if code != exitOK {
 		return code
 	}
+	fr.announce(rr)
 	job := bulkJob{input: rr, resume: fr.resume, concurrency: cfg.concurrency, drainTimeout: cfg.drainTimeout, watch: fr.watch}
 	if !cfg.dryRun {
 		job.call = fr.client.StartTracking
@@ -49,20 +50,75 @@ func runFile(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stderr i
 		}
 	}
 	if cfg.results != "" {
-		out, err := openResults(cfg.results, cfg.resume, fr.header)
-		if err != nil {
-			return fr.fail("%v", err)
+		if job.results, code = fr.startResults(); code != exitOK {
+			return code
 		}
-		defer out.Close()
-		job.results = newResultsWriter(out)
 	}
 	job.progress = newProgress(stderr, fr.total, cfg.progressEvery)
 	sum := runBulk(ctx, job)
 	if cfg.rate.auto && !cfg.dryRun {
 		sum.finalRate = fr.client.Rate()
 	}
-	printSummary(stderr, cfg.command, cfg.dryRun, sum)
+	printSummary(stderr, cfg.command, cfg.dryRun, cfg.results != "", sum)
 	return fr.exitCode(ctx, sum)
+}
+
+// announce prints, before anything is sent, where each identifier is read
+// from, that a run without --results cannot be resumed, and for
+// stop-tracking what will be deleted where.
+func (fr *fileRun) announce(rr recordReader) {
+	name := fr.cfg.command
+	fmt.Fprintf(fr.stderr, "blueshift %s: %s\n", name, rr.Identifiers())
+	if fr.cfg.dryRun {
+		return
+	}
+	if fr.cfg.results == "" {
+		fmt.Fprintf(fr.stderr, "blueshift %s: without --results this run cannot be resumed: nothing records what was sent\n", name)
+	}
+	if name == "stop-tracking" {
+		count := "every customer read from the stream"
+		if fr.total >= 0 {
+			count = plural(fr.total, "customer", "customers")
+		}
+		fmt.Fprintf(fr.stderr, "blueshift %s: Blueshift at %s will delete the personal data of %s (confirmed by --yes)\n", name, hostOf(fr.client.BaseURL()), count)
+	}
+}
+
+// hostOf returns the host of a base URL, for messages.
+func hostOf(baseURL string) string {
+	if u, err := url.Parse(baseURL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return baseURL
+}
+
+// plural words a count: "1 customer", "2 customers".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// startResults readies the results file: created with its header, or the
+// file found (and locked) by prepare, readied for appending.
+func (fr *fileRun) startResults() (*resultsWriter, int) {
+	if fr.results == nil {
+		rf, err := createResults(fr.cfg.results)
+		if err != nil {
+			return nil, fr.fail("%v", err)
+		}
+		fr.results = rf
+	}
+	w, err := fr.results.start(fr.header)
+	if err != nil {
+		if fr.results.fresh {
+			_ = fr.results.f.Truncate(0) // an empty file is a fresh start
+		}
+		fmt.Fprintf(fr.stderr, "blueshift %s: writing results to %s failed: %v; nothing was sent\n", fr.cfg.command, fr.cfg.results, err)
+		return nil, exitResults
+	}
+	return w, exitOK
 }
 
 // fail prints a one-line error and returns exitUsage.
@@ -74,6 +130,9 @@ func (fr *fileRun) close() {
 	if fr.input != nil {
 		fr.input.Close()
 	}
+	if fr.results != nil {
+		fr.results.Close()
+	}
 }
 
 // prepare opens the input, refuses a results file that is the input, builds
@@ -83,8 +142,7 @@ func (fr *fileRun) prepare(ctx context.Context) int {
 	inInfo, err := fr.openInput(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			fmt.Fprintf(fr.stderr, "blueshift %s: interrupted while opening --file; nothing was sent\n", cfg.command)
-			return exitInterrupted
+			return fr.interrupted("opening --file")
 		}
 		return fr.fail("cannot read --file: %v", err)
 	}
@@ -101,10 +159,19 @@ func (fr *fileRun) prepare(ctx context.Context) int {
 		return fr.fail("%v", err)
 	}
 	fr.header = resultsHeader{Version: resultsVersion, Command: cfg.command, BaseURL: fr.client.BaseURL()}
-	if cfg.resume {
-		return fr.readResume(ctx)
+	if cfg.results == "" {
+		return exitOK
 	}
-	return exitOK
+	if fr.results, err = openExistingResults(cfg.results); err != nil {
+		return fr.fail("--results: %v", err)
+	}
+	switch {
+	case fr.results == nil || fr.results.fresh:
+		return exitOK // a fresh run
+	case !cfg.resume:
+		return fr.fail("results file %s exists: pass --resume to continue that run, or remove the file", cfg.results)
+	}
+	return fr.readResume(ctx)
 }
 
 // openInput opens --file (waiting for a FIFO's writer no longer than ctx)
@@ -154,25 +221,9 @@ func (fr *fileRun) openInput(ctx context.Context) (os.FileInfo, error) {
 // more than the file held when it was opened, and stops at an interrupt.
 func (fr *fileRun) readResume(ctx context.Context) int {
 	path := fr.cfg.results
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return exitOK // nothing to resume: a fresh run
-	}
-	if err != nil {
-		return fr.fail("reading --results for --resume: %v", err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	switch {
-	case err != nil:
-		return fr.fail("reading --results for --resume: %v", err)
-	case !info.Mode().IsRegular():
-		return fr.fail("cannot --resume from %s: it is not a regular file (a results file to resume is one this command wrote)", path)
-	}
-	h, ix, err := readResults(ctx, io.LimitReader(f, info.Size()))
+	h, ix, err := readResults(ctx, io.NewSectionReader(fr.results.f, 0, fr.results.size))
 	if ctx.Err() != nil {
-		fmt.Fprintf(fr.stderr, "blueshift %s: interrupted while reading --results; nothing was sent\n", fr.cfg.command)
-		return exitInterrupted
+		return fr.interrupted("reading --results")
 	}
 	switch {
 	case errors.Is(err, errNoHeader):
@@ -188,6 +239,12 @@ func (fr *fileRun) readResume(ctx context.Context) int {
 	}
 	fr.resume = ix
 	return exitOK
+}
+
+// interrupted says what an interrupt stopped before anything was sent.
+func (fr *fileRun) interrupted(while string) int {
+	fmt.Fprintf(fr.stderr, "blueshift %s: interrupted while %s; nothing was sent\n", fr.cfg.command, while)
+	return exitInterrupted
 }
 
 // sameBaseURL compares base URLs with their scheme and host in lower case
@@ -232,8 +289,7 @@ func (fr *fileRun) records(ctx context.Context) (recordReader, int) {
 	rr, err := openRecordReader(ctx, fr.cfg.file, fr.reader(), fr.inputOptions())
 	if err != nil {
 		if ctx.Err() != nil {
-			fmt.Fprintf(fr.stderr, "blueshift %s: interrupted while reading the header; nothing was sent\n", fr.cfg.command)
-			return nil, exitInterrupted
+			return nil, fr.interrupted("reading the header")
 		}
 		return nil, fr.fail("%s: %v", fr.cfg.file, err)
 	}
@@ -280,8 +336,7 @@ func (fr *fileRun) prescan(ctx context.Context) int {
 			break
 		}
 		if records%4096 == 0 && ctx.Err() != nil {
-			fmt.Fprintf(fr.stderr, "blueshift %s: interrupted while checking the file; nothing was sent\n", fr.cfg.command)
-			return exitInterrupted
+			return fr.interrupted("checking the file")
 		}
 		if err != nil {
 			return fr.fail("%s: %s; nothing was sent", fr.cfg.file, describeCSVError(err))
@@ -296,49 +351,8 @@ func (fr *fileRun) prescan(ctx context.Context) int {
 	}
 	fr.total = records - ok - invalid
 	if fr.cfg.resume {
-		fmt.Fprintf(fr.stderr, "resume: %d records already ok in %s will be skipped; %d invalid records already recorded will not be recorded again; %d of %d records to go\n", ok, fr.cfg.results, invalid, fr.total, records)
+		fmt.Fprintf(fr.stderr, "resume: %s already ok in %s will be skipped; %s already recorded will not be recorded again; %d of %s to go\n",
+			plural(ok, "record", "records"), fr.cfg.results, plural(invalid, "invalid record", "invalid records"), fr.total, plural(records, "record", "records"))
 	}
 	return exitOK
-}
-
-// exitCode prints why the run ended, if not plainly, and returns its exit
-// code: that of the final outcome of every record, earlier runs included.
-func (fr *fileRun) exitCode(ctx context.Context, sum bulkSummary) int {
-	name := fr.cfg.command
-	switch {
-	case sum.writeErr != nil:
-		return fr.fail("%v", sum.writeErr)
-	case sum.cut || ctx.Err() != nil:
-		fmt.Fprintf(fr.stderr, "blueshift %s: interrupted; run the same command with --resume to finish the rest\n", name)
-		return exitInterrupted
-	case sum.readErr != nil:
-		return fr.fail("%s: %s; every record before it was sent and recorded: fix the input and run the same command with --resume", fr.cfg.file, describeCSVError(sum.readErr))
-	case errors.As(sum.stoppedBy, new(*outageError)):
-		fmt.Fprintf(fr.stderr, "blueshift %s: stopped early: %v; run the same command with --resume once it recovers\n", name, sum.stoppedBy)
-		return exitFailures
-	case sum.stoppedBy != nil:
-		return fr.fail("stopped early, every other record would fail the same way: %s%s", errText(sum.stoppedBy), fr.cfg.hint(sum.stoppedBy))
-	case sum.counts[outcomeFailed] > 0 || sum.counts[outcomeInvalid] > 0 || sum.keptInvalid > 0:
-		return exitFailures
-	}
-	return exitOK
-}
-
-// printSummary prints the counts of a run, earlier runs' included.
-func printSummary(w io.Writer, name string, dryRun bool, s bulkSummary) {
-	verb, processed := "sent", s.counts[outcomeOK]+s.counts[outcomeFailed]
-	if dryRun {
-		verb, processed = "would send", s.counts[outcomeSkipped]
-	}
-	rate := 0.0
-	if secs := s.elapsed.Seconds(); secs > 0 {
-		rate = float64(processed) / secs
-	}
-	auto := ""
-	if s.finalRate > 0 {
-		auto = fmt.Sprintf("; --rate auto: achieved %.1f/s, final rate %.1f/s", rate, s.finalRate)
-	}
-	fmt.Fprintf(w, "%s summary: %d ok, %d failed, %d invalid, %d skipped (%d already ok from an earlier run); %s %d in %s (%.1f records/s)%s\n",
-		name, s.counts[outcomeOK], s.counts[outcomeFailed], s.counts[outcomeInvalid]+s.keptInvalid, s.counts[outcomeSkipped]+s.resumed, s.resumed,
-		verb, processed, s.elapsed.Round(time.Millisecond), rate, auto)
 }

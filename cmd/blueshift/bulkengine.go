@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -40,8 +39,17 @@ type bulkSummary struct {
 	readErr error
 	// writeErr stopped the run: results could not be recorded.
 	writeErr error
-	// cut is true when a second interrupt cut the calls in flight.
-	cut bool
+	// hardStopped is true when a second interrupt cut the calls in flight.
+	hardStopped bool
+	// cut counts the calls cut in flight (second interrupt, drain timeout,
+	// outage): Blueshift may have applied them, and nothing records them.
+	cut int
+	// records counts the records read, resumed ones included.
+	records int
+	// notUTF8 counts the records refused for text that is not UTF-8.
+	notUTF8 int
+	// unrecorded counts the outcomes a results write failure left out.
+	unrecorded int
 	// finalRate is the client's rate limit at the end, with --rate auto
 	// (blueshift.Client.Rate); 0 otherwise.
 	finalRate float64
@@ -62,6 +70,7 @@ type bulkRun struct {
 	sum         bulkSummary
 	wg          sync.WaitGroup
 	hardStopped atomic.Bool
+	cutCalls    atomic.Int64 // calls cut in flight
 }
 
 // runBulk streams the input through job.concurrency workers. When ctx ends
@@ -96,7 +105,7 @@ func runBulk(ctx context.Context, job bulkJob) bulkSummary {
 	}()
 	r.collect()
 	r.sum.elapsed = time.Since(start)
-	r.sum.cut = r.hardStopped.Load()
+	r.sum.hardStopped, r.sum.cut = r.hardStopped.Load(), int(r.cutCalls.Load())
 	cause := context.Cause(r.stopCtx)
 	if cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, errSecondInterrupt) && cause != r.sum.writeErr && ctx.Err() == nil {
 		r.sum.stoppedBy = cause
@@ -189,6 +198,10 @@ func (r *bulkRun) dispatch(items <-chan item, jobs chan<- record) {
 			return
 		}
 		rec := it.rec
+		r.sum.records++ // read by collect only after wg.Wait
+		if rec.notUTF8() {
+			r.sum.notUTF8++
+		}
 		switch earlier := resume.lookup(rec); {
 		case earlier == outcomeOK:
 			r.sum.resumed++
@@ -244,6 +257,7 @@ func (r *bulkRun) send(rec record) (result, bool) {
 		return res, true
 	}
 	if r.callCtx.Err() != nil && errors.Is(err, context.Canceled) {
+		r.cutCalls.Add(1)
 		return result{}, false
 	}
 	res := newResult(rec, outcomeFailed, errText(err))
@@ -265,22 +279,25 @@ func (r *bulkRun) send(rec record) (result, bool) {
 	return res, true
 }
 
-// collect writes each result as it comes, counts it, and reports progress.
-// A write error stops the run: results that cannot be recorded would be
-// sent again by --resume.
+// collect writes each result as it comes, counts it once it is recorded,
+// and reports progress. A write error stops the run: results that cannot
+// be recorded would be sent again by --resume.
 func (r *bulkRun) collect() {
-	var writeErr error
 	for res := range r.results {
+		if w := r.job.results; w != nil {
+			if r.sum.writeErr != nil {
+				r.sum.unrecorded++
+				continue
+			}
+			if err := w.write(res); err != nil {
+				r.sum.writeErr = err
+				r.sum.unrecorded++
+				r.stop(err)
+				continue
+			}
+		}
 		r.sum.counts[res.Outcome]++
 		r.job.progress.add()
-		if r.job.results == nil || writeErr != nil {
-			continue
-		}
-		if err := r.job.results.write(res); err != nil {
-			writeErr = fmt.Errorf("writing results: %w", err)
-			r.sum.writeErr = writeErr
-			r.stop(writeErr)
-		}
 	}
 	r.job.progress.finish()
 }

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The identifiers of a record, in the order of blueshift.Customer.
+const (
+	slotEmail = iota
+	slotCustomerID
+	slotCookie
+	slotDeviceID
+	numSlots
+)
+
+// slotNames are the identifiers' JSON names.
+var slotNames = [numSlots]string{"email", "customer_id", "cookie", "device_id"}
+
+// slotFlag is the --…-column flag of a slot.
+func slotFlag(slot int) string {
+	return "--" + strings.ReplaceAll(slotNames[slot], "_", "-") + "-column"
+}
+
+// slotAliases are the names that hold each identifier when no flag names
+// one, as columnRule compares them.
+var slotAliases = [numSlots][]string{{"email", "email address"}, {"customer_id"}, {"cookie"}, {"device_id"}}
+
+// columnNone, as the value of a --…-column flag, means "do not use this
+// identifier".
+const columnNone = "none"
+
+// columnRule is the one rule by which CSV header columns and JSON members
+// are matched to identifiers: names compare ignoring case, white space,
+// '_' and '-' (see normalizeColumn). A --…-column flag replaces its
+// identifier's aliases with the name it gives, or with nothing for "none".
+type columnRule struct {
+	flags [numSlots]string // as given; "" uses the aliases
+}
+
+// off reports whether slot was turned off with "none".
+func (r columnRule) off(slot int) bool { return strings.EqualFold(r.flags[slot], columnNone) }
+
+// names returns the names that hold slot.
+func (r columnRule) names(slot int) []string {
+	switch {
+	case r.off(slot):
+		return nil
+	case r.flags[slot] != "":
+		return []string{r.flags[slot]}
+	}
+	return slotAliases[slot]
+}
+
+// slotOf returns the identifier a column or member name holds.
+func (r columnRule) slotOf(name string) (int, bool) {
+	n := normalizeColumn(name)
+	for slot := range numSlots {
+		for _, want := range r.names(slot) {
+			if normalizeColumn(want) == n {
+				return slot, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// normalizeColumn lower-cases a column name and drops white space, '_' and
+// '-', so that "Email Address", "e-mail" and "EMAIL_ADDRESS" compare equal.
+func normalizeColumn(name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		switch r {
+		case '_', '-', '\ufeff', '\u200b', ' ', '\t', '\u00a0':
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// describeColumns words where each identifier is read from, for the line
+// every bulk run prints before it sends anything: source(slot) names the
+// column or members, or returns "" for none.
+func describeColumns(source func(slot int) string) string {
+	parts := make([]string, numSlots)
+	for slot := range numSlots {
+		if s := source(slot); s != "" {
+			parts[slot] = slotNames[slot] + " from " + s
+		} else {
+			parts[slot] = slotNames[slot] + " " + columnNone
+		}
+	}
+	return "identifiers: " + strings.Join(parts, ", ")
+}
+
+// quoteNames quotes names for a message: "a", "a" or "b".
+func quoteNames(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, " or ")
+}

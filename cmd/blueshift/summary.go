@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// exitCode prints why the run ended, if not plainly, and returns its exit
+// code: that of the final outcome of every record, earlier runs included.
+func (fr *fileRun) exitCode(ctx context.Context, sum bulkSummary) int {
+	name := fr.cfg.command
+	switch {
+	case sum.writeErr != nil:
+		fmt.Fprintf(fr.stderr, "blueshift %s: writing results to %s failed: %v; the summary counts only what it holds, and %s made since are not recorded: make room and run the same command with --resume, which sends them again\n",
+			name, fr.cfg.results, sum.writeErr, plural(sum.unrecorded, "call", "calls"))
+		return exitResults
+	case sum.hardStopped || ctx.Err() != nil:
+		if fr.cfg.results == "" {
+			fmt.Fprintf(fr.stderr, "blueshift %s: interrupted; without --results nothing records what was sent\n", name)
+		} else {
+			fmt.Fprintf(fr.stderr, "blueshift %s: interrupted; run the same command with --resume to finish the rest\n", name)
+		}
+		return exitInterrupted
+	case sum.readErr != nil:
+		return fr.fail("%s: %s; every record before it was sent and recorded: fix the input and run the same command with --resume", fr.cfg.file, describeCSVError(sum.readErr))
+	case errors.As(sum.stoppedBy, new(*outageError)):
+		fmt.Fprintf(fr.stderr, "blueshift %s: stopped early: %v; run the same command with --resume once it recovers\n", name, sum.stoppedBy)
+		return exitFailures
+	case sum.stoppedBy != nil:
+		return fr.fail("stopped early, every other record would fail the same way: %s%s", errText(sum.stoppedBy), fr.cfg.hint(sum.stoppedBy))
+	case sum.records == 0:
+		fmt.Fprintf(fr.stderr, "blueshift %s: no records in %s: nothing was sent (is there a header line only?)\n", name, fr.cfg.file)
+		return exitFailures
+	case sum.counts[outcomeFailed] > 0 || sum.counts[outcomeInvalid] > 0 || sum.keptInvalid > 0:
+		return exitFailures
+	}
+	return exitOK
+}
+
+// printSummary prints the counts of a run, earlier runs' included, the
+// calls an interrupt cut, and a hint for text that is not UTF-8.
+func printSummary(w io.Writer, name string, dryRun, recorded bool, s bulkSummary) {
+	verb, processed := "sent", s.counts[outcomeOK]+s.counts[outcomeFailed]
+	if dryRun {
+		verb, processed = "would send", s.counts[outcomeSkipped]
+	}
+	rate := 0.0
+	if secs := s.elapsed.Seconds(); secs > 0 {
+		rate = float64(processed) / secs
+	}
+	auto := ""
+	if s.finalRate > 0 {
+		auto = fmt.Sprintf("; --rate auto: achieved %.1f/s, final rate %.1f/s", rate, s.finalRate)
+	}
+	fmt.Fprintf(w, "%s summary: %d ok, %d failed, %d invalid, %d skipped (%d already ok from an earlier run); %s %d in %s (%.1f records/s)%s\n",
+		name, s.counts[outcomeOK], s.counts[outcomeFailed], s.counts[outcomeInvalid]+s.keptInvalid, s.counts[outcomeSkipped]+s.resumed, s.resumed,
+		verb, processed, s.elapsed.Round(time.Millisecond), rate, auto)
+	if s.cut > 0 {
+		again := "--resume sends them again"
+		if !recorded {
+			again = "without --results nothing records them"
+		}
+		fmt.Fprintf(w, "%s summary: %s cut; Blueshift may have applied them; %s\n", name, plural(s.cut, "call was", "calls were"), again)
+	}
+	if s.notUTF8 > 0 {
+		fmt.Fprintf(w, "%s summary: %s text that is not valid UTF-8: if the file is in another encoding (such as Windows-1252), save it as UTF-8 and run again\n",
+			name, plural(s.notUTF8, "record holds", "records hold"))
+	}
+}
