@@ -186,26 +186,12 @@ func (fr *fileRun) openInput(ctx context.Context) (os.FileInfo, error) {
 		}
 		return nil, nil
 	}
-	type opened struct {
-		f   *os.File
-		err error
+	f, err := cancelable(ctx, func() (*os.File, error) { return os.Open(fr.cfg.file) }, func(f *os.File) { f.Close() })
+	if err != nil {
+		return nil, err
 	}
-	done := make(chan opened, 1)
-	go func() {
-		f, err := os.Open(fr.cfg.file)
-		done <- opened{f, err}
-	}()
-	var o opened
-	select {
-	case o = <-done:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	if o.err != nil {
-		return nil, o.err
-	}
-	fr.input = o.f
-	info, err := o.f.Stat()
+	fr.input = f
+	info, err := f.Stat()
 	switch {
 	case err != nil:
 		return nil, err
@@ -299,20 +285,38 @@ func (fr *fileRun) records(ctx context.Context) (recordReader, int) {
 // openRecordReader is newRecordReader, given up on when ctx ends: a pipe
 // may stay quiet before its header.
 func openRecordReader(ctx context.Context, name string, r io.Reader, opt inputOptions) (recordReader, error) {
-	type opened struct {
-		rr  recordReader
+	return cancelable(ctx, func() (recordReader, error) {
+		rr, _, err := newRecordReader(name, r, opt)
+		return rr, err
+	}, nil)
+}
+
+// cancelable runs f in its own goroutine, and returns its result, or
+// ctx's error as soon as ctx ends: opening a FIFO, or reading a pipe's
+// header, may wait for ever. A result that comes after is given to drop.
+func cancelable[T any](ctx context.Context, f func() (T, error), drop func(T)) (T, error) {
+	type out struct {
+		v   T
 		err error
 	}
-	done := make(chan opened, 1)
+	done := make(chan out, 1)
 	go func() {
-		rr, _, err := newRecordReader(name, r, opt)
-		done <- opened{rr, err}
+		v, err := f()
+		done <- out{v, err}
 	}()
 	select {
 	case o := <-done:
-		return o.rr, o.err
+		return o.v, o.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		if drop != nil {
+			go func() {
+				if o := <-done; o.err == nil {
+					drop(o.v)
+				}
+			}()
+		}
+		var zero T
+		return zero, ctx.Err()
 	}
 }
 
@@ -342,10 +346,10 @@ func (fr *fileRun) prescan(ctx context.Context) int {
 			return fr.fail("%s: %s; nothing was sent", fr.cfg.file, describeCSVError(err))
 		}
 		records++
-		switch earlier := resume.lookup(rec); {
-		case earlier == outcomeOK:
+		switch resume.skip(rec) {
+		case outcomeOK:
 			ok++
-		case earlier == outcomeInvalid && rec.Invalid != "":
+		case outcomeInvalid:
 			invalid++
 		}
 	}

@@ -202,14 +202,15 @@ func (r *bulkRun) dispatch(items <-chan item, jobs chan<- record) {
 		if rec.notUTF8() {
 			r.sum.notUTF8++
 		}
-		switch earlier := resume.lookup(rec); {
-		case earlier == outcomeOK:
+		switch resume.skip(rec) {
+		case outcomeOK:
 			r.sum.resumed++
 			continue
-		case earlier == outcomeInvalid && rec.Invalid != "":
+		case outcomeInvalid:
 			r.sum.keptInvalid++
 			continue
-		case rec.Invalid != "":
+		}
+		if rec.Invalid != "" {
 			r.results <- newResult(rec, outcomeInvalid, rec.Invalid)
 			continue
 		}
@@ -219,14 +220,6 @@ func (r *bulkRun) dispatch(items <-chan item, jobs chan<- record) {
 			return
 		}
 	}
-}
-
-// cursorOrNil returns a cursor over ix, or nil when not resuming.
-func (ix *resumeIndex) cursorOrNil() *resumeCursor {
-	if ix == nil {
-		return nil
-	}
-	return ix.cursor()
 }
 
 // work sends records until there are none left; one the run stopped before

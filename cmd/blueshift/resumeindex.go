@@ -158,3 +158,24 @@ func (c *resumeCursor) lookup(rec record) string {
 	}
 	return ""
 }
+
+// cursorOrNil returns a cursor over ix, or nil when not resuming.
+func (ix *resumeIndex) cursorOrNil() *resumeCursor {
+	if ix == nil {
+		return nil
+	}
+	return ix.cursor()
+}
+
+// skip returns why rec is not sent again: outcomeOK when an earlier run
+// had it ok, outcomeInvalid when an earlier run recorded it invalid and it
+// still is (it is not recorded again); "" when it goes on.
+func (c *resumeCursor) skip(rec record) string {
+	switch earlier := c.lookup(rec); {
+	case earlier == outcomeOK:
+		return outcomeOK
+	case earlier == outcomeInvalid && rec.Invalid != "":
+		return outcomeInvalid
+	}
+	return ""
+}
