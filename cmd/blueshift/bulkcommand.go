@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/blueshift-go/blueshift"
+
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
 )
 
 // fileRun is one bulk command. Everything is checked (flags, input,
@@ -66,7 +68,7 @@ func runFile(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stderr i
 // announce prints, before anything is sent, where each identifier is read
 // from, that a run without --results cannot be resumed, and for
 // stop-tracking what will be deleted where.
-func (fr *fileRun) announce(rr recordReader) {
+func (fr *fileRun) announce(rr input.Reader) {
 	name := fr.cfg.command
 	fmt.Fprintf(fr.stderr, "blueshift %s: %s\n", name, rr.Identifiers())
 	if fr.cfg.dryRun {
@@ -258,15 +260,15 @@ func (fr *fileRun) reader() io.Reader {
 }
 
 // inputOptions returns the flags that shape reading.
-func (fr *fileRun) inputOptions() inputOptions {
-	d, _ := parseDelimiter(fr.cfg.delimiter) // validated with the flags
-	return inputOptions{delimiter: d, columns: fr.cfg.columns}
+func (fr *fileRun) inputOptions() input.Options {
+	d, _ := input.ParseDelimiter(fr.cfg.delimiter) // validated with the flags
+	return input.Options{Delimiter: d, Columns: fr.cfg.columns}
 }
 
 // records opens the record reader; for a regular file it first reads the
 // whole file once, so that a CSV syntax error stops the run before anything
 // is sent, and counts the records for the progress and --resume.
-func (fr *fileRun) records(ctx context.Context) (recordReader, int) {
+func (fr *fileRun) records(ctx context.Context) (input.Reader, int) {
 	if !fr.stream {
 		if code := fr.prescan(ctx); code != exitOK {
 			return nil, code
@@ -284,9 +286,9 @@ func (fr *fileRun) records(ctx context.Context) (recordReader, int) {
 
 // openRecordReader is newRecordReader, given up on when ctx ends: a pipe
 // may stay quiet before its header.
-func openRecordReader(ctx context.Context, name string, r io.Reader, opt inputOptions) (recordReader, error) {
-	return cancelable(ctx, func() (recordReader, error) {
-		rr, _, err := newRecordReader(name, r, opt)
+func openRecordReader(ctx context.Context, name string, r io.Reader, opt input.Options) (input.Reader, error) {
+	return cancelable(ctx, func() (input.Reader, error) {
+		rr, _, err := input.NewReader(name, r, opt)
 		return rr, err
 	}, nil)
 }
@@ -328,7 +330,7 @@ func (fr *fileRun) prescan(ctx context.Context) int {
 		return fr.fail("cannot read --file: %v", err)
 	}
 	defer f.Close()
-	rr, _, err := newRecordReader(fr.cfg.file, f, fr.inputOptions())
+	rr, _, err := input.NewReader(fr.cfg.file, f, fr.inputOptions())
 	if err != nil {
 		return fr.fail("%s: %v", fr.cfg.file, err)
 	}
@@ -343,7 +345,7 @@ func (fr *fileRun) prescan(ctx context.Context) int {
 			return fr.interrupted("checking the file")
 		}
 		if err != nil {
-			return fr.fail("%s: %s; nothing was sent", fr.cfg.file, describeCSVError(err))
+			return fr.fail("%s: %s; nothing was sent", fr.cfg.file, input.DescribeError(err))
 		}
 		records++
 		switch resume.skip(rec) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/blueshift-go/blueshift"
+
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
 )
 
 // callFunc is StartTracking or StopTracking.
@@ -16,7 +18,7 @@ type callFunc func(context.Context, blueshift.Customer) (*blueshift.Response, er
 
 // bulkJob is everything one bulk run needs.
 type bulkJob struct {
-	input        recordReader
+	input        input.Reader
 	call         callFunc       // nil: dry run, nothing is sent
 	results      *resultsWriter // nil: no results file
 	resume       *resumeIndex   // nil: not resuming
@@ -93,7 +95,7 @@ func runBulk(ctx context.Context, job bulkJob) bulkSummary {
 		job.watch.mu.Unlock()
 	}
 
-	jobs := make(chan record)
+	jobs := make(chan input.Record)
 	r.wg.Add(1 + job.concurrency)
 	go r.dispatch(r.read(), jobs)
 	for range job.concurrency {
@@ -151,7 +153,7 @@ func (r *bulkRun) outage(err error) {
 
 // item is what the reader yields: a record or the error that ended the input.
 type item struct {
-	rec record
+	rec input.Record
 	err error
 }
 
@@ -179,7 +181,7 @@ func (r *bulkRun) read() <-chan item {
 // dispatch hands records to the workers: it skips those an earlier run had
 // ok, records invalid ones (unless an earlier run already did), and stops at
 // once when the run stops.
-func (r *bulkRun) dispatch(items <-chan item, jobs chan<- record) {
+func (r *bulkRun) dispatch(items <-chan item, jobs chan<- input.Record) {
 	defer r.wg.Done()
 	defer close(jobs)
 	resume := r.job.resume.cursorOrNil()
@@ -199,7 +201,7 @@ func (r *bulkRun) dispatch(items <-chan item, jobs chan<- record) {
 		}
 		rec := it.rec
 		r.sum.records++ // read by collect only after wg.Wait
-		if rec.notUTF8() {
+		if rec.NotUTF8() {
 			r.sum.notUTF8++
 		}
 		switch resume.skip(rec) {
@@ -224,7 +226,7 @@ func (r *bulkRun) dispatch(items <-chan item, jobs chan<- record) {
 
 // work sends records until there are none left; one the run stopped before
 // it started is left for --resume.
-func (r *bulkRun) work(jobs <-chan record) {
+func (r *bulkRun) work(jobs <-chan input.Record) {
 	defer r.wg.Done()
 	for rec := range jobs {
 		if r.stopCtx.Err() != nil {
@@ -239,7 +241,7 @@ func (r *bulkRun) work(jobs <-chan record) {
 // send makes one call and turns its outcome into a result. A call the run
 // cut is not kept: nobody knows whether it was applied. A 401 or 403 stops
 // the run.
-func (r *bulkRun) send(rec record) (result, bool) {
+func (r *bulkRun) send(rec input.Record) (result, bool) {
 	if r.job.call == nil {
 		return newResult(rec, outcomeSkipped, "dry run: not sent"), true
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/blueshift-go/blueshift/blueshifttest"
+
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
 )
 
 // fakeLog sits in front of the fake server and tells what it saw: with
@@ -111,7 +113,7 @@ func identifiersIn(body []byte) ([]string, uint64) {
 	}
 	var names []string
 	h := fnv.New64a()
-	for _, name := range slotNames {
+	for _, name := range input.SlotNames {
 		if v, ok := c[name].(string); ok && v != "" {
 			names = append(names, name)
 			fmt.Fprintf(h, "%s=%q;", name, v)

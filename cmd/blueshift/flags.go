@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/blueshift-go/blueshift"
+
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
 )
 
 // trackingConfig is what the flags of start-tracking and stop-tracking
@@ -35,7 +37,7 @@ type trackingConfig struct {
 	retryWaitMax        time.Duration
 	stopAfter           int // failed attempts in a row that stop a run; 0: 2 × concurrency
 	delimiter           string
-	columns             columnRule // --email-column etc.
+	columns             input.ColumnRule // --email-column etc.
 }
 
 // bulk reports whether the command runs over a file.
@@ -93,8 +95,8 @@ func newTrackingFlags(c *trackingConfig) *flag.FlagSet {
 	fs.DurationVar(&c.progressEvery, "progress-every", 5*time.Second, "bulk: how often to print a status line when stderr is not a terminal")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "bulk: on interrupt, how long calls in flight may finish")
 	fs.StringVar(&c.delimiter, "delimiter", "", `bulk: CSV delimiter: ",", ";", "tab" or another character (default: detected from the header)`)
-	for slot, name := range slotNames {
-		fs.StringVar(&c.columns.flags[slot], slotFlag(slot)[2:], "", "bulk: the CSV column (or JSON member) that holds the "+name+`, matched ignoring case, spaces, _ and -; "none": do not send it`)
+	for slot, name := range input.SlotNames {
+		fs.StringVar(&c.columns.Flags[slot], input.SlotFlag(slot)[2:], "", "bulk: the CSV column (or JSON member) that holds the "+name+`, matched ignoring case, spaces, _ and -; "none": do not send it`)
 	}
 	fs.BoolVar(&c.yes, "yes", false, "confirm without asking (stop-tracking deletes the customers' personal data)")
 	return fs
@@ -170,7 +172,7 @@ func (c *trackingConfig) numberProblem() string {
 	case c.drainTimeout < 0:
 		return "--drain-timeout must not be negative"
 	}
-	if _, err := parseDelimiter(c.delimiter); err != nil {
+	if _, err := input.ParseDelimiter(c.delimiter); err != nil {
 		return err.Error()
 	}
 	return ""

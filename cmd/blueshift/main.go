@@ -11,13 +11,17 @@
 // The API key comes from BLUESHIFT_API_KEY or --api-key-file, never from a
 // flag value (which would land in shell history and ps output).
 //
-// The files of this command: main.go dispatches; signals.go turns Ctrl-C
-// and SIGTERM into contexts; config.go holds the flags and how they combine
-// with the environment; one.go calls for a single customer; input.go,
-// csv.go, ndjson.go, jsonscan.go, field.go, utf16.go and lines.go read
-// bulk input; results.go
-// writes and resumes the results file; runfile.go runs a bulk command end
-// to end, bulk.go is its engine and outage.go notices an outage.
+// How a bulk run flows, and where each step lives: main.go dispatches and
+// signals.go turns Ctrl-C and SIGTERM into contexts; flags.go holds the
+// flags and how they combine with the environment; onecustomer.go calls
+// for a single customer. A bulk run (bulkcommand.go) reads its input
+// through package internal/input (CSV or JSON, one Record per customer),
+// holds its results file locked (resultsfile.go; lock_unix.go,
+// lock_windows.go) and reads it back for --resume (resumeindex.go,
+// linereader.go), then runs the engine (bulkengine.go), which
+// outagewatch.go stops on an outage and progress.go reports on; summary.go
+// prints the outcome and picks the exit code. fakeserver.go and
+// fakeserverlog.go serve and watch the fake.
 package main
 
 import (

@@ -12,6 +12,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/blueshift-go/blueshift"
+
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
 )
 
 // runOne makes one call and prints its outcome. stop-tracking asks for
@@ -90,9 +92,9 @@ func confirm(ctx context.Context, stdin io.Reader, stderr io.Writer, what string
 // given names the identifiers given for one customer, never their values.
 func given(c blueshift.Customer) []string {
 	var names []string
-	for slot, v := range [numSlots]string{c.Email, c.CustomerID, c.Cookie, c.DeviceID} {
+	for slot, v := range [input.NumSlots]string{c.Email, c.CustomerID, c.Cookie, c.DeviceID} {
 		if strings.TrimSpace(v) != "" {
-			names = append(names, slotNames[slot])
+			names = append(names, input.SlotNames[slot])
 		}
 	}
 	return names

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
 )
 
 // Outcomes of a record in the results file.
@@ -50,12 +52,12 @@ const maxMessage = 1024
 
 // newResult is a record's result line, with its identifiers as they are
 // stored (see storedText).
-func newResult(rec record, outcome, message string) result {
+func newResult(rec input.Record, outcome, message string) result {
 	c := rec.Customer
 	return result{
 		Line: int(rec.Line), Outcome: outcome, Message: storedText(message, maxMessage),
-		Email: storedText(c.Email, maxField), CustomerID: storedText(c.CustomerID, maxField),
-		Cookie: storedText(c.Cookie, maxField), DeviceID: storedText(c.DeviceID, maxField),
+		Email: storedText(c.Email, input.MaxField), CustomerID: storedText(c.CustomerID, input.MaxField),
+		Cookie: storedText(c.Cookie, input.MaxField), DeviceID: storedText(c.DeviceID, input.MaxField),
 	}
 }
 
@@ -83,7 +85,7 @@ func identity(email, customerID, cookie, deviceID string) uint64 {
 }
 
 // recordIdentity is identity of a record read from the input.
-func recordIdentity(rec record) uint64 {
+func recordIdentity(rec input.Record) uint64 {
 	r := newResult(rec, "", "")
 	return identity(r.Email, r.CustomerID, r.Cookie, r.DeviceID)
 }

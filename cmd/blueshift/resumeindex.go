@@ -9,6 +9,8 @@ import (
 	"errors"
 	"io"
 	"slices"
+
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
 )
 
 // resumeEntry is what an earlier run recorded last for one input line:
@@ -145,7 +147,7 @@ func (ix *resumeIndex) cursor() *resumeCursor { return &resumeCursor{ix: ix} }
 
 // lookup returns what an earlier run recorded last for rec, if it was for
 // the same customer; outcome "" otherwise.
-func (c *resumeCursor) lookup(rec record) string {
+func (c *resumeCursor) lookup(rec input.Record) string {
 	if c == nil {
 		return ""
 	}
@@ -170,7 +172,7 @@ func (ix *resumeIndex) cursorOrNil() *resumeCursor {
 // skip returns why rec is not sent again: outcomeOK when an earlier run
 // had it ok, outcomeInvalid when an earlier run recorded it invalid and it
 // still is (it is not recorded again); "" when it goes on.
-func (c *resumeCursor) skip(rec record) string {
+func (c *resumeCursor) skip(rec input.Record) string {
 	switch earlier := c.lookup(rec); {
 	case earlier == outcomeOK:
 		return outcomeOK

@@ -23,6 +23,8 @@ import (
 
 	"github.com/blueshift-go/blueshift"
 	"github.com/blueshift-go/blueshift/blueshifttest"
+
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
 )
 
 func TestOneCustomerBadKeyExitsTwoLikeBulk(t *testing.T) {
@@ -192,7 +194,7 @@ func TestNDJSONHugeMemberKeepsMemoryFlat(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	rr, _, err := newRecordReader("c.ndjson", bytes.NewReader(line), inputOptions{})
+	rr, _, err := input.NewReader("c.ndjson", bytes.NewReader(line), input.Options{})
 	require.NoError(t, err)
 	rec, err := rr.Next()
 	require.NoError(t, err)

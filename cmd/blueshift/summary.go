@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
 )
 
 // exitCode prints why the run ended, if not plainly, and returns its exit
@@ -25,7 +27,7 @@ func (fr *fileRun) exitCode(ctx context.Context, sum bulkSummary) int {
 		}
 		return exitInterrupted
 	case sum.readErr != nil:
-		return fr.fail("%s: %s; every record before it was sent and recorded: fix the input and run the same command with --resume", fr.cfg.file, describeCSVError(sum.readErr))
+		return fr.fail("%s: %s; every record before it was sent and recorded: fix the input and run the same command with --resume", fr.cfg.file, input.DescribeError(sum.readErr))
 	case errors.As(sum.stoppedBy, new(*outageError)):
 		fmt.Fprintf(fr.stderr, "blueshift %s: stopped early: %v; run the same command with --resume once it recovers\n", name, sum.stoppedBy)
 		return exitFailures

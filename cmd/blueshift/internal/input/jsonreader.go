@@ -1,4 +1,4 @@
-package main
+package input
 
 import (
 	"bufio"
@@ -18,16 +18,16 @@ import (
 // size costs no memory and never makes a record invalid.
 type jsonReader struct {
 	s      jsonScanner
-	rule   columnRule
+	rule   ColumnRule
 	name   nameBuffer
-	fields [numSlots]fieldKeeper
+	fields [NumSlots]fieldKeeper
 	// array mode
 	array, started, done bool
 	last                 int64 // line of the last record
 }
 
-func newJSONReader(br *bufio.Reader, opt inputOptions) *jsonReader {
-	n := &jsonReader{s: jsonScanner{r: br, line: 1}, rule: opt.columns}
+func newJSONReader(br *bufio.Reader, opt Options) *jsonReader {
+	n := &jsonReader{s: jsonScanner{r: br, line: 1}, rule: opt.Columns}
 	if b, err := firstNonBlank(br); err == nil && b == '[' {
 		n.array, n.s.multiline = true, true
 	}
@@ -45,7 +45,7 @@ func (n *jsonReader) Identifiers() string {
 }
 
 // Next returns the next record.
-func (n *jsonReader) Next() (record, error) {
+func (n *jsonReader) Next() (Record, error) {
 	if n.array {
 		return n.nextElement()
 	}
@@ -53,7 +53,7 @@ func (n *jsonReader) Next() (record, error) {
 		n.s.skipSpace()
 		b, err := n.s.peek()
 		if err != nil {
-			return record{}, err // io.EOF after the last line
+			return Record{}, err // io.EOF after the last line
 		}
 		if b == '\n' {
 			_, _ = n.s.r.ReadByte()
@@ -62,11 +62,11 @@ func (n *jsonReader) Next() (record, error) {
 		}
 		rec, err := n.parse()
 		if errors.Is(err, errNotJSON) {
-			rec = record{Invalid: "not a JSON object"}
+			rec = Record{Invalid: "not a JSON object"}
 			err = n.s.skipLine()
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
-			return record{}, err
+			return Record{}, err
 		}
 		rec.Line = n.s.line
 		n.s.line++
@@ -81,35 +81,35 @@ var errNotArray = errors.New("not a valid JSON array")
 // nextElement returns the next element of an array input. Its Line is the
 // line where it starts, or one more than the element before when they
 // share a line, so that lines increase as --resume needs.
-func (n *jsonReader) nextElement() (record, error) {
+func (n *jsonReader) nextElement() (Record, error) {
 	s := &n.s
 	if n.done {
-		return record{}, io.EOF
+		return Record{}, io.EOF
 	}
 	s.skipSpace()
 	b, err := s.next()
 	switch {
 	case err != nil:
-		return record{}, n.arrayError("it ends before its closing ]")
+		return Record{}, n.arrayError("it ends before its closing ]")
 	case !n.started && b != '[':
-		return record{}, n.arrayError("it does not start with [")
+		return Record{}, n.arrayError("it does not start with [")
 	case !n.started:
 		n.started = true
 		s.skipSpace()
 		if c, _ := s.peek(); c == ']' {
 			_, _ = s.next()
-			return record{}, n.end()
+			return Record{}, n.end()
 		}
 	case b == ']':
-		return record{}, n.end()
+		return Record{}, n.end()
 	case b != ',':
-		return record{}, n.arrayError(fmt.Sprintf("%q where a comma or ] belongs", b))
+		return Record{}, n.arrayError(fmt.Sprintf("%q where a comma or ] belongs", b))
 	}
 	s.skipSpace()
 	line := max(s.line, n.last+1)
 	rec, err := n.element()
 	if err != nil {
-		return record{}, n.arrayError(fmt.Sprintf("the element that starts on line %d is not valid JSON", s.line))
+		return Record{}, n.arrayError(fmt.Sprintf("the element that starts on line %d is not valid JSON", s.line))
 	}
 	n.last, rec.Line = line, line
 	rec.validate()
@@ -117,11 +117,11 @@ func (n *jsonReader) nextElement() (record, error) {
 }
 
 // element reads one element: an object, or another value (an invalid record).
-func (n *jsonReader) element() (record, error) {
+func (n *jsonReader) element() (Record, error) {
 	if b, _ := n.s.peek(); b == '{' {
 		return n.parse()
 	}
-	return record{Invalid: "not a JSON object"}, n.s.skipValue(0)
+	return Record{Invalid: "not a JSON object"}, n.s.skipValue(0)
 }
 
 // end reads what follows the array's closing bracket: white space only.
@@ -141,10 +141,10 @@ func (n *jsonReader) arrayError(why string) error {
 // parse reads one object and its identifiers: strings, or integers kept
 // as their exact decimal text. A member that names an identifier already
 // given makes the record invalid; NDJSON also needs the line to end there.
-func (n *jsonReader) parse() (record, error) {
-	var rec record
-	var seen [numSlots]string
-	var given [numSlots]bool
+func (n *jsonReader) parse() (Record, error) {
+	var rec Record
+	var seen [NumSlots]string
+	var given [NumSlots]bool
 	err := n.s.object(func() error {
 		if err := n.s.str(n.name.reset()); err != nil {
 			return err
@@ -159,7 +159,7 @@ func (n *jsonReader) parse() (record, error) {
 			return n.s.skipValue(0)
 		case given[slot]:
 			if rec.Invalid == "" {
-				rec.Invalid = fmt.Sprintf("two members hold the %s: %q and %q", slotNames[slot], seen[slot], member)
+				rec.Invalid = fmt.Sprintf("two members hold the %s: %q and %q", SlotNames[slot], seen[slot], member)
 			}
 			return n.s.skipValue(0)
 		}
@@ -167,7 +167,7 @@ func (n *jsonReader) parse() (record, error) {
 		f := &n.fields[slot]
 		present, problem, err := n.s.identifier(f)
 		if problem != "" && rec.Invalid == "" {
-			rec.Invalid = fmt.Sprintf("%s %s", slotNames[slot], problem)
+			rec.Invalid = fmt.Sprintf("%s %s", SlotNames[slot], problem)
 		}
 		if present && problem == "" {
 			rec.setIdentifier(slot, f.buf, f.cut)

@@ -1,4 +1,4 @@
-package main
+package input
 
 import (
 	"fmt"
@@ -7,55 +7,55 @@ import (
 
 // The identifiers of a record, in the order of blueshift.Customer.
 const (
-	slotEmail = iota
-	slotCustomerID
-	slotCookie
-	slotDeviceID
-	numSlots
+	SlotEmail = iota
+	SlotCustomerID
+	SlotCookie
+	SlotDeviceID
+	NumSlots
 )
 
-// slotNames are the identifiers' JSON names.
-var slotNames = [numSlots]string{"email", "customer_id", "cookie", "device_id"}
+// SlotNames are the identifiers' JSON names.
+var SlotNames = [NumSlots]string{"email", "customer_id", "cookie", "device_id"}
 
-// slotFlag is the --…-column flag of a slot.
-func slotFlag(slot int) string {
-	return "--" + strings.ReplaceAll(slotNames[slot], "_", "-") + "-column"
+// SlotFlag is the --…-column flag of a slot.
+func SlotFlag(slot int) string {
+	return "--" + strings.ReplaceAll(SlotNames[slot], "_", "-") + "-column"
 }
 
 // slotAliases are the names that hold each identifier when no flag names
 // one, as columnRule compares them.
-var slotAliases = [numSlots][]string{{"email", "email address"}, {"customer_id"}, {"cookie"}, {"device_id"}}
+var slotAliases = [NumSlots][]string{{"email", "email address"}, {"customer_id"}, {"cookie"}, {"device_id"}}
 
 // columnNone, as the value of a --…-column flag, means "do not use this
 // identifier".
 const columnNone = "none"
 
-// columnRule is the one rule by which CSV header columns and JSON members
+// ColumnRule is the one rule by which CSV header columns and JSON members
 // are matched to identifiers: names compare ignoring case, white space,
 // '_' and '-' (see normalizeColumn). A --…-column flag replaces its
 // identifier's aliases with the name it gives, or with nothing for "none".
-type columnRule struct {
-	flags [numSlots]string // as given; "" uses the aliases
+type ColumnRule struct {
+	Flags [NumSlots]string // as given; "" uses the aliases
 }
 
 // off reports whether slot was turned off with "none".
-func (r columnRule) off(slot int) bool { return strings.EqualFold(r.flags[slot], columnNone) }
+func (r ColumnRule) off(slot int) bool { return strings.EqualFold(r.Flags[slot], columnNone) }
 
 // names returns the names that hold slot.
-func (r columnRule) names(slot int) []string {
+func (r ColumnRule) names(slot int) []string {
 	switch {
 	case r.off(slot):
 		return nil
-	case r.flags[slot] != "":
-		return []string{r.flags[slot]}
+	case r.Flags[slot] != "":
+		return []string{r.Flags[slot]}
 	}
 	return slotAliases[slot]
 }
 
 // slotOf returns the identifier a column or member name holds.
-func (r columnRule) slotOf(name string) (int, bool) {
+func (r ColumnRule) slotOf(name string) (int, bool) {
 	n := normalizeColumn(name)
-	for slot := range numSlots {
+	for slot := range NumSlots {
 		for _, want := range r.names(slot) {
 			if normalizeColumn(want) == n {
 				return slot, true
@@ -83,12 +83,12 @@ func normalizeColumn(name string) string {
 // every bulk run prints before it sends anything: source(slot) names the
 // column or members, or returns "" for none.
 func describeColumns(source func(slot int) string) string {
-	parts := make([]string, numSlots)
-	for slot := range numSlots {
+	parts := make([]string, NumSlots)
+	for slot := range NumSlots {
 		if s := source(slot); s != "" {
-			parts[slot] = slotNames[slot] + " from " + s
+			parts[slot] = SlotNames[slot] + " from " + s
 		} else {
-			parts[slot] = slotNames[slot] + " " + columnNone
+			parts[slot] = SlotNames[slot] + " " + columnNone
 		}
 	}
 	return "identifiers: " + strings.Join(parts, ", ")

@@ -1,10 +1,4 @@
-package main
-
-// Why a CSV parser of our own, and not encoding/csv: encoding/csv keeps
-// every field whole in memory (a 300 MB quoted field took 1.37 GB), and
-// this command promises a field of any size in flat memory (8 MB for the
-// same file). Everything else is encoding/csv's: FuzzCSVParser checks the
-// records, lines and syntax errors against it.
+package input
 
 import (
 	"bufio"

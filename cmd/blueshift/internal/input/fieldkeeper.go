@@ -1,4 +1,4 @@
-package main
+package input
 
 import (
 	"unicode"
@@ -11,7 +11,7 @@ import (
 // are kept. Past that, only trimmable characters may follow; anything else
 // marks the field cut, since trimmed it is longer than
 // blueshift.MaxIdentifierBytes. So a field of any size costs at most
-// maxField bytes, and is refused exactly when the client would refuse it.
+// MaxField bytes, and is refused exactly when the client would refuse it.
 type fieldKeeper struct {
 	buf     []byte
 	pend    [utf8.UTFMax]byte // a rune being decoded, before or after buf
@@ -30,7 +30,7 @@ func (k *fieldKeeper) reset() {
 func (k *fieldKeeper) add(b byte) {
 	switch {
 	case k == nil || k.cut:
-	case k.started && !k.tail && len(k.buf) < maxField:
+	case k.started && !k.tail && len(k.buf) < MaxField:
 		k.buf = append(k.buf, b)
 	default:
 		if k.started && !k.tail {
@@ -50,7 +50,7 @@ func (k *fieldKeeper) addBytes(p []byte) {
 		return
 	}
 	if k.started && !k.tail {
-		room := min(maxField-len(k.buf), len(p))
+		room := min(MaxField-len(k.buf), len(p))
 		k.buf, p = append(k.buf, p[:room]...), p[room:]
 	}
 	for _, b := range p {

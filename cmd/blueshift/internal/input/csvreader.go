@@ -1,4 +1,4 @@
-package main
+package input
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 // identifier columns.
 type csvReader struct {
 	p      *csvParser
-	cols   [numSlots]int // column of each identifier, -1 when absent
+	cols   [NumSlots]int // column of each identifier, -1 when absent
 	header []string
 }
 
@@ -21,8 +21,8 @@ type csvReader struct {
 const maxColumns = 4096
 
 // newCSVReader reads the header and maps its columns to identifiers.
-func newCSVReader(br *bufio.Reader, opt inputOptions, info *inputInfo) (*csvReader, error) {
-	info.delimiter = opt.delimiter
+func newCSVReader(br *bufio.Reader, opt Options, info *Info) (*csvReader, error) {
+	info.delimiter = opt.Delimiter
 	if info.delimiter == 0 {
 		info.delimiter = detectDelimiter(br)
 	}
@@ -37,9 +37,9 @@ func newCSVReader(br *bufio.Reader, opt inputOptions, info *inputInfo) (*csvRead
 	for i := range header {
 		header[i] = string(p.fields[i].buf)
 	}
-	cols, err := mapColumns(header, opt.columns)
+	cols, err := mapColumns(header, opt.Columns)
 	if err != nil {
-		return nil, fmt.Errorf("%w (columns found: %s; delimiter %s, encoding %s)", err, listColumns(header), delimiterName(info.delimiter), info.encoding)
+		return nil, fmt.Errorf("%w (columns found: %s; delimiter %s, encoding %s)", err, listColumns(header), DelimiterName(info.delimiter), info.encoding)
 	}
 	width := 0
 	for _, c := range cols {
@@ -62,26 +62,26 @@ func (c *csvReader) Identifiers() string {
 // mapColumns finds the column of each identifier by columnRule's one
 // rule. Two columns that hold one identifier are refused: as ambiguous
 // when a flag named it, else with the flag that picks one.
-func mapColumns(header []string, rule columnRule) ([numSlots]int, error) {
-	cols := [numSlots]int{-1, -1, -1, -1}
+func mapColumns(header []string, rule ColumnRule) ([NumSlots]int, error) {
+	cols := [NumSlots]int{-1, -1, -1, -1}
 	for i, h := range header {
 		slot, ok := rule.slotOf(h)
 		switch {
 		case !ok:
 			continue
-		case cols[slot] >= 0 && rule.flags[slot] != "":
-			return cols, fmt.Errorf("%s %s is ambiguous: it matches the columns %q and %q (names match ignoring case, spaces, _ and -): rename one of them", slotFlag(slot), rule.flags[slot], header[cols[slot]], h)
+		case cols[slot] >= 0 && rule.Flags[slot] != "":
+			return cols, fmt.Errorf("%s %s is ambiguous: it matches the columns %q and %q (names match ignoring case, spaces, _ and -): rename one of them", SlotFlag(slot), rule.Flags[slot], header[cols[slot]], h)
 		case cols[slot] >= 0:
-			return cols, fmt.Errorf("the CSV header has two %s columns, %q and %q: pick one with %s, or turn it off with %s none", slotNames[slot], header[cols[slot]], h, slotFlag(slot), slotFlag(slot))
+			return cols, fmt.Errorf("the CSV header has two %s columns, %q and %q: pick one with %s, or turn it off with %s none", SlotNames[slot], header[cols[slot]], h, SlotFlag(slot), SlotFlag(slot))
 		}
 		cols[slot] = i
 	}
-	for slot, want := range rule.flags {
+	for slot, want := range rule.Flags {
 		if want != "" && !rule.off(slot) && cols[slot] < 0 {
-			return cols, fmt.Errorf("the CSV header has no column %q (%s)", want, slotFlag(slot))
+			return cols, fmt.Errorf("the CSV header has no column %q (%s)", want, SlotFlag(slot))
 		}
 	}
-	if cols == [numSlots]int{-1, -1, -1, -1} {
+	if cols == [NumSlots]int{-1, -1, -1, -1} {
 		return cols, errors.New("the CSV header has no email, customer_id, cookie or device_id column (names match ignoring case, spaces, _ and -; or name one with --email-column and the like)")
 	}
 	return cols, nil
@@ -143,12 +143,12 @@ func detectDelimiter(br *bufio.Reader) byte {
 }
 
 // Next returns the next record.
-func (c *csvReader) Next() (record, error) {
+func (c *csvReader) Next() (Record, error) {
 	start, err := c.p.read()
 	if err != nil {
-		return record{}, err
+		return Record{}, err
 	}
-	rec := record{Line: start}
+	rec := Record{Line: start}
 	for slot, col := range c.cols {
 		if col >= 0 && col < c.p.n {
 			f := &c.p.fields[col]
@@ -159,8 +159,8 @@ func (c *csvReader) Next() (record, error) {
 	return rec, nil
 }
 
-// describeCSVError words a CSV syntax error for the operator.
-func describeCSVError(err error) string {
+// DescribeError words a CSV syntax error for the operator.
+func DescribeError(err error) string {
 	var pe *csv.ParseError
 	if !errors.As(err, &pe) {
 		return err.Error()

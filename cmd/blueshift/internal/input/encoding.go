@@ -1,4 +1,4 @@
-package main
+package input
 
 import (
 	"bufio"
@@ -18,9 +18,9 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // "\r" (Excel for Mac's "CSV (Macintosh)") with each "\r" read as "\n".
 // UTF-16 without a BOM is refused with the reason: guessing its byte order
 // could send garbled identifiers.
-func decodeInput(r io.Reader) (*bufio.Reader, inputInfo, error) {
+func decodeInput(r io.Reader) (*bufio.Reader, Info, error) {
 	br := bufio.NewReaderSize(r, readBufferSize)
-	info := inputInfo{encoding: "UTF-8"}
+	info := Info{encoding: "UTF-8"}
 	var order unicode.Endianness
 	switch b, _ := br.Peek(3); {
 	case bytes.HasPrefix(b, []byte{0xff, 0xfe}):

@@ -1,11 +1,4 @@
-package main
-
-// Why a JSON scanner of our own, and not encoding/json: encoding/json
-// keeps a member whole in memory however large, and replaces text that is
-// not UTF-8 with U+FFFD, so that a mis-encoded identifier would be sent
-// changed instead of refused. This scanner checks every value strictly and
-// keeps only identifiers, bounded. FuzzNDJSONLine checks it against
-// encoding/json.
+package input
 
 import (
 	"bufio"

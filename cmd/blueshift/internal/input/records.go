@@ -1,4 +1,19 @@
-package main
+// Package input reads the bulk input files of the blueshift command: CSV
+// (csvparser.go, csvreader.go) and JSON, as NDJSON or one array
+// (jsonscanner.go, jsonreader.go), in UTF-8 or UTF-16 (encoding.go), and
+// yields one Record per customer, its identifiers matched by one rule
+// (columns.go) and kept as the client would send them (fieldkeeper.go).
+//
+// Why readers of its own, and not encoding/csv and encoding/json: both
+// keep a field or member whole in memory (a 300 MB quoted field took
+// 1.37 GB through encoding/csv, 8 MB here), and encoding/json replaces
+// text that is not UTF-8 with U+FFFD, so that a mis-encoded identifier
+// would be sent changed instead of refused. These read a field or member
+// of any size in flat memory and keep only identifiers, at most MaxField
+// bytes each; everything else follows the standard library, which the
+// fuzz targets check: FuzzCSVParser against encoding/csv, FuzzNDJSONLine
+// and FuzzJSONArray against encoding/json.
+package input
 
 import (
 	"bufio"
@@ -12,72 +27,74 @@ import (
 	"github.com/blueshift-go/blueshift"
 )
 
-// maxField is how much of an identifier is kept, in bytes. Anything longer
+// MaxField is how much of an identifier is kept, in bytes. Anything longer
 // is invalid anyway (blueshift.MaxIdentifierBytes); the rest is read and
 // dropped, so that a field of any size keeps memory flat.
-const maxField = 1024
+const MaxField = 1024
 
-// record is one customer read from a bulk input file.
-type record struct {
+// Record is one customer read from a bulk input file.
+type Record struct {
 	Line     int64              // 1-based line of the input where the record starts
 	Customer blueshift.Customer // as read and trimmed (each identifier at most maxField bytes)
 	Invalid  string             // why the record cannot be sent; "" if it can
 }
 
 // setIdentifier stores an identifier read into slot; a value cut at
-// maxField makes the record invalid, with the library's wording.
-func (r *record) setIdentifier(slot int, value []byte, cut bool) {
+// MaxField makes the record invalid, with the library's wording.
+func (r *Record) setIdentifier(slot int, value []byte, cut bool) {
 	v := string(value)
 	switch slot {
-	case slotEmail:
+	case SlotEmail:
 		r.Customer.Email = v
-	case slotCustomerID:
+	case SlotCustomerID:
 		r.Customer.CustomerID = v
-	case slotCookie:
+	case SlotCookie:
 		r.Customer.Cookie = v
-	case slotDeviceID:
+	case SlotDeviceID:
 		r.Customer.DeviceID = v
 	}
 	if cut && r.Invalid == "" {
-		r.Invalid = fmt.Sprintf("invalid identifier: %s is longer than %d bytes", slotNames[slot], blueshift.MaxIdentifierBytes)
+		r.Invalid = fmt.Sprintf("invalid identifier: %s is longer than %d bytes", SlotNames[slot], blueshift.MaxIdentifierBytes)
 	}
 }
 
 // validate marks the record invalid exactly as the client would refuse it.
-func (r *record) validate() {
+func (r *Record) validate() {
 	r.Customer = r.Customer.Trimmed() // as the client sends it
 	if r.Invalid != "" {
 		return
 	}
 	if err := r.Customer.Validate(); err != nil {
-		r.Invalid = errText(err)
+		// The library's message, without its prefix: a results file is
+		// not the library speaking.
+		r.Invalid = strings.TrimPrefix(err.Error(), "blueshift: ")
 	}
 }
 
-// notUTF8 reports whether the record was refused for text that is not
+// NotUTF8 reports whether the record was refused for text that is not
 // UTF-8: a file saved in another encoding, such as Windows-1252.
-func (r *record) notUTF8() bool { return strings.Contains(r.Invalid, "not valid UTF-8") }
+func (r *Record) NotUTF8() bool { return strings.Contains(r.Invalid, "not valid UTF-8") }
 
-// recordReader yields the records of a bulk input, one at a time, so that
+// Reader yields the records of a bulk input, one at a time, so that
 // memory stays flat whatever the size of the file.
-type recordReader interface {
+type Reader interface {
 	// Next returns the next record, or io.EOF after the last one. A record
 	// that cannot be sent comes back with Invalid set, not as an error; an
 	// error (a syntax error that ends the input, or a read error) ends it.
-	Next() (record, error)
+	Next() (Record, error)
 	// Identifiers words where each identifier is read from (see
 	// describeColumns).
 	Identifiers() string
 }
 
-// inputOptions are the flags that shape how input is read.
-type inputOptions struct {
-	delimiter byte // 0: detect from the header
-	columns   columnRule
+// Options are the flags that shape how input is read.
+type Options struct {
+	Delimiter byte // 0: detect from the header
+	Columns   ColumnRule
 }
 
-// inputInfo describes the input as it was understood, for messages.
-type inputInfo struct {
+// Info describes the input as it was understood, for messages.
+type Info struct {
 	format    string // "csv" or "json"
 	encoding  string // "UTF-8", "UTF-16LE" or "UTF-16BE"
 	delimiter byte   // CSV only
@@ -87,10 +104,10 @@ type inputInfo struct {
 // line ends and delimiter are looked for.
 const readBufferSize = 64 << 10
 
-// newRecordReader decodes r (see decodeInput) and picks CSV or JSON by the
+// NewReader decodes r (see decodeInput) and picks CSV or JSON by the
 // file name's extension, or for other names, pipes and stdin by the first
 // non-blank character ('{' or '[' means JSON).
-func newRecordReader(name string, r io.Reader, opt inputOptions) (recordReader, inputInfo, error) {
+func NewReader(name string, r io.Reader, opt Options) (Reader, Info, error) {
 	br, info, err := decodeInput(r)
 	if err != nil {
 		return nil, info, err
@@ -147,9 +164,9 @@ func firstNonBlank(br *bufio.Reader) (byte, error) {
 // isBlank reports whether b is white space between records or values.
 func isBlank(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }
 
-// parseDelimiter reads --delimiter: "" (detect), "tab", `\t`, or one
+// ParseDelimiter reads --delimiter: "" (detect), "tab", `\t`, or one
 // character other than a quote, CR or LF.
-func parseDelimiter(s string) (byte, error) {
+func ParseDelimiter(s string) (byte, error) {
 	switch s {
 	case "":
 		return 0, nil
@@ -162,8 +179,8 @@ func parseDelimiter(s string) (byte, error) {
 	return s[0], nil
 }
 
-// delimiterName names a delimiter in messages.
-func delimiterName(d byte) string {
+// DelimiterName names a delimiter in messages.
+func DelimiterName(d byte) string {
 	if d == '\t' {
 		return "tab"
 	}
