@@ -13,6 +13,8 @@ import (
 	"github.com/blueshift-go/blueshift"
 
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
+
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/resultsfile"
 )
 
 // fileRun is one bulk command. Everything is checked (flags, input,
@@ -26,10 +28,10 @@ type fileRun struct {
 	stream  bool     // a pipe, FIFO or stdin: read once, no pre-pass
 	client  *blueshift.Client
 	watch   *attemptWatch
-	header  resultsHeader
-	resume  *resumeIndex
-	results *resultsFile // nil: no --results, or not opened yet
-	total   int          // records to process, -1 when unknown
+	header  resultsfile.Header
+	resume  *resultsfile.Index
+	results *resultsfile.File // nil: no --results, or not opened yet
+	total   int               // records to process, -1 when unknown
 }
 
 // runFile runs a bulk job over --file and prints its summary.
@@ -104,19 +106,16 @@ func plural(n int, one, many string) string {
 
 // startResults readies the results file: created with its header, or the
 // file found (and locked) by prepare, readied for appending.
-func (fr *fileRun) startResults() (*resultsWriter, int) {
+func (fr *fileRun) startResults() (*resultsfile.Writer, int) {
 	if fr.results == nil {
-		rf, err := createResults(fr.cfg.results)
+		rf, err := resultsfile.Create(fr.cfg.results)
 		if err != nil {
 			return nil, fr.fail("%v", err)
 		}
 		fr.results = rf
 	}
-	w, err := fr.results.start(fr.header)
+	w, err := fr.results.Start(fr.header)
 	if err != nil {
-		if fr.results.fresh {
-			_ = fr.results.f.Truncate(0) // an empty file is a fresh start
-		}
 		fmt.Fprintf(fr.stderr, "blueshift %s: writing results to %s failed: %v; nothing was sent\n", fr.cfg.command, fr.cfg.results, err)
 		return nil, exitResults
 	}
@@ -160,15 +159,15 @@ func (fr *fileRun) prepare(ctx context.Context) int {
 	if fr.client, err = cfg.newClient(transport); err != nil {
 		return fr.fail("%v", err)
 	}
-	fr.header = resultsHeader{Version: resultsVersion, Command: cfg.command, BaseURL: fr.client.BaseURL()}
+	fr.header = resultsfile.Header{Version: resultsfile.Version, Command: cfg.command, BaseURL: fr.client.BaseURL()}
 	if cfg.results == "" {
 		return exitOK
 	}
-	if fr.results, err = openExistingResults(cfg.results); err != nil {
+	if fr.results, err = resultsfile.OpenExisting(cfg.results); err != nil {
 		return fr.fail("--results: %v", err)
 	}
 	switch {
-	case fr.results == nil || fr.results.fresh:
+	case fr.results == nil || fr.results.Fresh:
 		return exitOK // a fresh run
 	case !cfg.resume:
 		return fr.fail("results file %s exists: pass --resume to continue that run, or remove the file", cfg.results)
@@ -209,17 +208,17 @@ func (fr *fileRun) openInput(ctx context.Context) (os.FileInfo, error) {
 // more than the file held when it was opened, and stops at an interrupt.
 func (fr *fileRun) readResume(ctx context.Context) int {
 	path := fr.cfg.results
-	h, ix, err := readResults(ctx, io.NewSectionReader(fr.results.f, 0, fr.results.size))
+	h, ix, err := fr.results.ReadResume(ctx)
 	if ctx.Err() != nil {
 		return fr.interrupted("reading --results")
 	}
 	switch {
-	case errors.Is(err, errNoHeader):
+	case errors.Is(err, resultsfile.ErrNoHeader):
 		return fr.fail("cannot --resume from %s: %v", path, err)
 	case err != nil:
 		return fr.fail("reading --results for --resume: %v", err)
-	case h.Version != resultsVersion:
-		return fr.fail("cannot --resume from %s: its layout is version %d, and this command reads version %d", path, h.Version, resultsVersion)
+	case h.Version != resultsfile.Version:
+		return fr.fail("cannot --resume from %s: its layout is version %d, and this command reads version %d", path, h.Version, resultsfile.Version)
 	case h.Command != fr.header.Command:
 		return fr.fail("cannot --resume: %s records a %s run, and this is %s; its ok records were not sent by this command", path, h.Command, fr.header.Command)
 	case !sameBaseURL(h.BaseURL, fr.header.BaseURL):
@@ -335,7 +334,7 @@ func (fr *fileRun) prescan(ctx context.Context) int {
 		return fr.fail("%s: %v", fr.cfg.file, err)
 	}
 	var records, ok, invalid int
-	resume := fr.resume.cursorOrNil()
+	resume := fr.resume.CursorOrNil()
 	for {
 		rec, err := rr.Next()
 		if errors.Is(err, io.EOF) {
@@ -348,10 +347,10 @@ func (fr *fileRun) prescan(ctx context.Context) int {
 			return fr.fail("%s: %s; nothing was sent", fr.cfg.file, input.DescribeError(err))
 		}
 		records++
-		switch resume.skip(rec) {
-		case outcomeOK:
+		switch resume.Skip(rec) {
+		case resultsfile.OutcomeOK:
 			ok++
-		case outcomeInvalid:
+		case resultsfile.OutcomeInvalid:
 			invalid++
 		}
 	}

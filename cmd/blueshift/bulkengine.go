@@ -11,6 +11,8 @@ import (
 	"github.com/blueshift-go/blueshift"
 
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
+
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/resultsfile"
 )
 
 // callFunc is StartTracking or StopTracking.
@@ -19,9 +21,9 @@ type callFunc func(context.Context, blueshift.Customer) (*blueshift.Response, er
 // bulkJob is everything one bulk run needs.
 type bulkJob struct {
 	input        input.Reader
-	call         callFunc       // nil: dry run, nothing is sent
-	results      *resultsWriter // nil: no results file
-	resume       *resumeIndex   // nil: not resuming
+	call         callFunc            // nil: dry run, nothing is sent
+	results      *resultsfile.Writer // nil: no results file
+	resume       *resultsfile.Index  // nil: not resuming
 	concurrency  int
 	drainTimeout time.Duration // how long calls in flight may finish after an interrupt
 	watch        *attemptWatch // nil: no outage detection
@@ -68,7 +70,7 @@ type bulkRun struct {
 	stop        context.CancelCauseFunc
 	callCtx     context.Context // ends when calls in flight must be cut
 	cancelCalls context.CancelFunc
-	results     chan result
+	results     chan resultsfile.Result
 	sum         bulkSummary
 	wg          sync.WaitGroup
 	hardStopped atomic.Bool
@@ -83,7 +85,7 @@ type bulkRun struct {
 // the run too: every other record would fail the same way.
 func runBulk(ctx context.Context, job bulkJob) bulkSummary {
 	start := time.Now()
-	r := &bulkRun{job: job, results: make(chan result, job.concurrency), sum: bulkSummary{counts: map[string]int{}}}
+	r := &bulkRun{job: job, results: make(chan resultsfile.Result, job.concurrency), sum: bulkSummary{counts: map[string]int{}}}
 	r.stopCtx, r.stop = context.WithCancelCause(ctx)
 	defer r.stop(nil)
 	r.callCtx, r.cancelCalls = context.WithCancel(context.WithoutCancel(ctx))
@@ -184,7 +186,7 @@ func (r *bulkRun) read() <-chan item {
 func (r *bulkRun) dispatch(items <-chan item, jobs chan<- input.Record) {
 	defer r.wg.Done()
 	defer close(jobs)
-	resume := r.job.resume.cursorOrNil()
+	resume := r.job.resume.CursorOrNil()
 	for {
 		var it item
 		select {
@@ -204,16 +206,16 @@ func (r *bulkRun) dispatch(items <-chan item, jobs chan<- input.Record) {
 		if rec.NotUTF8() {
 			r.sum.notUTF8++
 		}
-		switch resume.skip(rec) {
-		case outcomeOK:
+		switch resume.Skip(rec) {
+		case resultsfile.OutcomeOK:
 			r.sum.resumed++
 			continue
-		case outcomeInvalid:
+		case resultsfile.OutcomeInvalid:
 			r.sum.keptInvalid++
 			continue
 		}
 		if rec.Invalid != "" {
-			r.results <- newResult(rec, outcomeInvalid, rec.Invalid)
+			r.results <- resultsfile.NewResult(rec, resultsfile.OutcomeInvalid, rec.Invalid)
 			continue
 		}
 		select {
@@ -241,21 +243,21 @@ func (r *bulkRun) work(jobs <-chan input.Record) {
 // send makes one call and turns its outcome into a result. A call the run
 // cut is not kept: nobody knows whether it was applied. A 401 or 403 stops
 // the run.
-func (r *bulkRun) send(rec input.Record) (result, bool) {
+func (r *bulkRun) send(rec input.Record) (resultsfile.Result, bool) {
 	if r.job.call == nil {
-		return newResult(rec, outcomeSkipped, "dry run: not sent"), true
+		return resultsfile.NewResult(rec, resultsfile.OutcomeSkipped, "dry run: not sent"), true
 	}
 	resp, err := r.job.call(r.callCtx, rec.Customer)
 	if err == nil {
-		res := newResult(rec, outcomeOK, resp.Status)
+		res := resultsfile.NewResult(rec, resultsfile.OutcomeOK, resp.Status)
 		res.Status, res.RequestID, res.Attempts = resp.StatusCode, resp.RequestID, resp.Attempts
 		return res, true
 	}
 	if r.callCtx.Err() != nil && errors.Is(err, context.Canceled) {
 		r.cutCalls.Add(1)
-		return result{}, false
+		return resultsfile.Result{}, false
 	}
-	res := newResult(rec, outcomeFailed, errText(err))
+	res := resultsfile.NewResult(rec, resultsfile.OutcomeFailed, errText(err))
 	var apiErr *blueshift.APIError
 	var reqErr *blueshift.RequestError
 	switch {
@@ -266,7 +268,7 @@ func (r *bulkRun) send(rec input.Record) (result, bool) {
 		}
 	case errors.As(err, &apiErr):
 		res.Status, res.RequestID, res.Attempts = apiErr.StatusCode, apiErr.RequestID, apiErr.Attempts
-		res.Message = storedText(apiErr.Message, maxMessage)
+		res.Message = resultsfile.StoredText(apiErr.Message, resultsfile.MaxMessage)
 	}
 	if errors.Is(err, blueshift.ErrUnauthorized) || errors.Is(err, blueshift.ErrForbidden) {
 		r.stop(err)
@@ -284,7 +286,7 @@ func (r *bulkRun) collect() {
 				r.sum.unrecorded++
 				continue
 			}
-			if err := w.write(res); err != nil {
+			if err := w.Append(res); err != nil {
 				r.sum.writeErr = err
 				r.sum.unrecorded++
 				r.stop(err)

@@ -24,6 +24,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueshift-go/blueshift/blueshifttest"
+
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/resultsfile"
 )
 
 // runChild runs the command in another process to its end, with extra
@@ -312,7 +314,7 @@ func TestFakeServerLogsAndSummarises(t *testing.T) {
 	assert.Contains(t, log, "fake-server summary: 3 requests; start-tracking 200: 3; 2 distinct customers; 1 sent more than once")
 }
 
-func sortedLines(last map[int]result) []int {
+func sortedLines(last map[int]resultsfile.Result) []int {
 	var lines []int
 	for l := range last {
 		lines = append(lines, l)

@@ -16,9 +16,8 @@
 // flags and how they combine with the environment; onecustomer.go calls
 // for a single customer. A bulk run (bulkcommand.go) reads its input
 // through package internal/input (CSV or JSON, one Record per customer),
-// holds its results file locked (resultsfile.go; lock_unix.go,
-// lock_windows.go) and reads it back for --resume (resumeindex.go,
-// linereader.go), then runs the engine (bulkengine.go), which
+// holds its results file locked and reads it back for --resume through
+// package internal/resultsfile, then runs the engine (bulkengine.go), which
 // outagewatch.go stops on an outage and progress.go reports on; summary.go
 // prints the outcome and picks the exit code. fakeserver.go and
 // fakeserverlog.go serve and watch the fake.

@@ -15,6 +15,8 @@ import (
 
 	"github.com/blueshift-go/blueshift"
 	"github.com/blueshift-go/blueshift/blueshifttest"
+
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/resultsfile"
 )
 
 // genRecord is one record of a generated input file.
@@ -155,9 +157,9 @@ func okKeys(t *testing.T, path string) map[string]bool {
 	}
 	lines := strings.Split(string(b), "\n")
 	for _, l := range lines[:len(lines)-1] {
-		var r result
+		var r resultsfile.Result
 		require.NoError(t, json.Unmarshal([]byte(l), &r))
-		if r.Outcome == outcomeOK {
+		if r.Outcome == resultsfile.OutcomeOK {
 			ok[customerKey(blueshift.Customer{Email: r.Email, CustomerID: r.CustomerID, Cookie: r.Cookie, DeviceID: r.DeviceID})] = true
 		}
 	}
@@ -268,16 +270,16 @@ func checkFinal(t *testing.T, results string, recs []genRecord, must bool) bool 
 	all, last := resultsOf(t, results)
 	finals := map[int]int{}
 	for _, r := range all {
-		if r.Outcome == outcomeOK || r.Outcome == outcomeInvalid {
+		if r.Outcome == resultsfile.OutcomeOK || r.Outcome == resultsfile.OutcomeInvalid {
 			finals[r.Line]++
 		}
 	}
 	want := map[int]bool{}
 	for _, rec := range recs {
 		want[int(rec.line)] = true
-		wantOutcome := outcomeInvalid
+		wantOutcome := resultsfile.OutcomeInvalid
 		if rec.valid {
-			wantOutcome = outcomeOK
+			wantOutcome = resultsfile.OutcomeOK
 		}
 		r, ok := last[int(rec.line)]
 		complete := ok && r.Outcome == wantOutcome && finals[int(rec.line)] == 1

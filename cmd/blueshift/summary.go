@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
+
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/resultsfile"
 )
 
 // exitCode prints why the run ended, if not plainly, and returns its exit
@@ -36,7 +38,7 @@ func (fr *fileRun) exitCode(ctx context.Context, sum bulkSummary) int {
 	case sum.records == 0:
 		fmt.Fprintf(fr.stderr, "blueshift %s: no records in %s: nothing was sent (is there a header line only?)\n", name, fr.cfg.file)
 		return exitFailures
-	case sum.counts[outcomeFailed] > 0 || sum.counts[outcomeInvalid] > 0 || sum.keptInvalid > 0:
+	case sum.counts[resultsfile.OutcomeFailed] > 0 || sum.counts[resultsfile.OutcomeInvalid] > 0 || sum.keptInvalid > 0:
 		return exitFailures
 	}
 	return exitOK
@@ -45,9 +47,9 @@ func (fr *fileRun) exitCode(ctx context.Context, sum bulkSummary) int {
 // printSummary prints the counts of a run, earlier runs' included, the
 // calls an interrupt cut, and a hint for text that is not UTF-8.
 func printSummary(w io.Writer, name string, dryRun, recorded bool, s bulkSummary) {
-	verb, processed := "sent", s.counts[outcomeOK]+s.counts[outcomeFailed]
+	verb, processed := "sent", s.counts[resultsfile.OutcomeOK]+s.counts[resultsfile.OutcomeFailed]
 	if dryRun {
-		verb, processed = "would send", s.counts[outcomeSkipped]
+		verb, processed = "would send", s.counts[resultsfile.OutcomeSkipped]
 	}
 	rate := 0.0
 	if secs := s.elapsed.Seconds(); secs > 0 {
@@ -58,7 +60,7 @@ func printSummary(w io.Writer, name string, dryRun, recorded bool, s bulkSummary
 		auto = fmt.Sprintf("; --rate auto: achieved %.1f/s, final rate %.1f/s", rate, s.finalRate)
 	}
 	fmt.Fprintf(w, "%s summary: %d ok, %d failed, %d invalid, %d skipped (%d already ok from an earlier run); %s %d in %s (%.1f records/s)%s\n",
-		name, s.counts[outcomeOK], s.counts[outcomeFailed], s.counts[outcomeInvalid]+s.keptInvalid, s.counts[outcomeSkipped]+s.resumed, s.resumed,
+		name, s.counts[resultsfile.OutcomeOK], s.counts[resultsfile.OutcomeFailed], s.counts[resultsfile.OutcomeInvalid]+s.keptInvalid, s.counts[resultsfile.OutcomeSkipped]+s.resumed, s.resumed,
 		verb, processed, s.elapsed.Round(time.Millisecond), rate, auto)
 	if s.cut > 0 {
 		again := "--resume sends them again"

@@ -1,4 +1,4 @@
-package main
+package resultsfile
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ func FuzzReadResults(f *testing.F) {
 	f.Add([]byte(`{"line":2}`+"\n"), "", int64(1))
 	f.Add([]byte(`{"command":"x"}`+"\n"+`{"line":2,"outcome":"ok"`), "\xff", int64(9))
 	f.Fuzz(func(t *testing.T, data []byte, id string, line int64) {
-		h, ix, err := readResults(context.Background(), bytes.NewReader(data))
+		h, ix, err := Read(context.Background(), bytes.NewReader(data))
 		if err != nil {
 			return
 		}
@@ -34,9 +34,9 @@ func FuzzReadResults(f *testing.F) {
 		rec := input.Record{Line: line, Customer: blueshift.Customer{Email: id, CustomerID: strings.ToUpper(id)}}
 		var buf bytes.Buffer
 		buf.Write(data)
-		require.NoError(t, newResultsWriter(&buf).write(newResult(rec, outcomeOK, "ok")))
-		_, ix, err = readResults(context.Background(), &buf)
+		require.NoError(t, NewWriter(&buf).Append(NewResult(rec, OutcomeOK, "ok")))
+		_, ix, err = Read(context.Background(), &buf)
 		require.NoError(t, err)
-		require.Equal(t, outcomeOK, ix.cursor().lookup(rec), "the appended ok record is found again")
+		require.Equal(t, OutcomeOK, ix.cursor().Lookup(rec), "the appended ok record is found again")
 	})
 }

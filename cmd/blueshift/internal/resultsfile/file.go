@@ -1,7 +1,14 @@
-package main
+// Package resultsfile is the results file of a bulk run of the blueshift
+// command: one NDJSON line per record outcome after a header line that
+// binds the file to its run (file.go); an exclusive OS lock that one run
+// holds for its whole life (lock_unix.go, lock_windows.go), so that no two
+// runs write it at once; and the index --resume reads back, 16 bytes per
+// record however long the file (resume.go).
+package resultsfile
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,25 +23,25 @@ import (
 
 // Outcomes of a record in the results file.
 const (
-	outcomeOK      = "ok"
-	outcomeFailed  = "failed"
-	outcomeInvalid = "invalid"
-	outcomeSkipped = "skipped"
+	OutcomeOK      = "ok"
+	OutcomeFailed  = "failed"
+	OutcomeInvalid = "invalid"
+	OutcomeSkipped = "skipped"
 )
 
-// resultsVersion is the version of the results file's layout.
-const resultsVersion = 1
+// Version is the version of the results file's layout.
+const Version = 1
 
-// resultsHeader is the first line of a results file: the run it belongs to.
+// Header is the first line of a results file: the run it belongs to.
 // It has no "line" member, which every record line has.
-type resultsHeader struct {
+type Header struct {
 	Version int    `json:"version"`
 	Command string `json:"command"`
 	BaseURL string `json:"base_url"`
 }
 
-// result is one record line of the results file.
-type result struct {
+// Result is one record line of the results file.
+type Result struct {
 	Line       int    `json:"line"`
 	Email      string `json:"email"`
 	CustomerID string `json:"customer_id"`
@@ -47,23 +54,23 @@ type result struct {
 	Attempts   int    `json:"attempts"`
 }
 
-// maxMessage bounds the message kept in a result line.
-const maxMessage = 1024
+// MaxMessage bounds the message kept in a result line.
+const MaxMessage = 1024
 
-// newResult is a record's result line, with its identifiers as they are
+// NewResult is a record's result line, with its identifiers as they are
 // stored (see storedText).
-func newResult(rec input.Record, outcome, message string) result {
+func NewResult(rec input.Record, outcome, message string) Result {
 	c := rec.Customer
-	return result{
-		Line: int(rec.Line), Outcome: outcome, Message: storedText(message, maxMessage),
-		Email: storedText(c.Email, input.MaxField), CustomerID: storedText(c.CustomerID, input.MaxField),
-		Cookie: storedText(c.Cookie, input.MaxField), DeviceID: storedText(c.DeviceID, input.MaxField),
+	return Result{
+		Line: int(rec.Line), Outcome: outcome, Message: StoredText(message, MaxMessage),
+		Email: StoredText(c.Email, input.MaxField), CustomerID: StoredText(c.CustomerID, input.MaxField),
+		Cookie: StoredText(c.Cookie, input.MaxField), DeviceID: StoredText(c.DeviceID, input.MaxField),
 	}
 }
 
-// storedText is s as a results file keeps it: at most max bytes, and valid
+// StoredText is s as a results file keeps it: at most max bytes, and valid
 // UTF-8, so that it reads back exactly as written.
-func storedText(s string, max int) string {
+func StoredText(s string, max int) string {
 	if len(s) > max {
 		s = s[:max]
 	}
@@ -86,27 +93,28 @@ func identity(email, customerID, cookie, deviceID string) uint64 {
 
 // recordIdentity is identity of a record read from the input.
 func recordIdentity(rec input.Record) uint64 {
-	r := newResult(rec, "", "")
+	r := NewResult(rec, "", "")
 	return identity(r.Email, r.CustomerID, r.Cookie, r.DeviceID)
 }
 
-// resultsWriter appends lines to the results file, one write per line, so
+// Writer appends lines to the results file, one write per line, so
 // that a crash loses at most the line being written.
-type resultsWriter struct {
+type Writer struct {
 	w   io.Writer
 	buf bytes.Buffer
 	enc *json.Encoder
 }
 
-func newResultsWriter(w io.Writer) *resultsWriter {
-	rw := &resultsWriter{w: w}
+// NewWriter returns a Writer that appends to w.
+func NewWriter(w io.Writer) *Writer {
+	rw := &Writer{w: w}
 	rw.enc = json.NewEncoder(&rw.buf)
 	rw.enc.SetEscapeHTML(false)
 	return rw
 }
 
-// write writes v as one line.
-func (rw *resultsWriter) write(v any) error {
+// Append writes v as one line.
+func (rw *Writer) Append(v any) error {
 	rw.buf.Reset()
 	if err := rw.enc.Encode(v); err != nil {
 		return err
@@ -125,16 +133,16 @@ func dropTornLine(f *os.File) error {
 	end := info.Size()
 	buf := make([]byte, 64<<10)
 	for end > 0 {
-		start := max(0, end-int64(len(buf)))
-		chunk := buf[:end-start]
-		if _, err := f.ReadAt(chunk, start); err != nil {
+		Start := max(0, end-int64(len(buf)))
+		chunk := buf[:end-Start]
+		if _, err := f.ReadAt(chunk, Start); err != nil {
 			return err
 		}
 		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
-			end = start + int64(i) + 1
+			end = Start + int64(i) + 1
 			break
 		}
-		end = start
+		end = Start
 	}
 	if end < info.Size() {
 		if err := f.Truncate(end); err != nil {
@@ -148,14 +156,14 @@ func dropTornLine(f *os.File) error {
 // errLocked means another run holds a results file's lock.
 var errLocked = errors.New("locked")
 
-// resultsFile is a results file held by this run: locked for the run's
+// File is a results file held by this run: locked for the run's
 // whole life, so that no second run appends to it or resumes from it
 // meanwhile.
-type resultsFile struct {
+type File struct {
 	path  string
 	f     *os.File
-	size  int64 // when it was opened
-	fresh bool  // it needs its header: it was created, or found empty
+	Size  int64 // when it was opened
+	Fresh bool  // it needs its header: it was created, or found empty
 }
 
 // lockedError is what a run says when another run holds its results file.
@@ -163,10 +171,10 @@ func lockedError(path string) error {
 	return fmt.Errorf("another run holds %s (it is locked): wait for that run to end, or give this one another --results", path)
 }
 
-// openExistingResults opens and locks the results file at path, or
+// OpenExisting opens and locks the results file at path, or
 // returns nil when there is none yet. An empty file, which a crash before
 // the header can leave, counts as a fresh start.
-func openExistingResults(path string) (*resultsFile, error) {
+func OpenExisting(path string) (*File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -174,7 +182,7 @@ func openExistingResults(path string) (*resultsFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	rf := &resultsFile{path: path, f: f}
+	rf := &File{path: path, f: f}
 	info, err := f.Stat()
 	switch {
 	case err != nil:
@@ -190,13 +198,13 @@ func openExistingResults(path string) (*resultsFile, error) {
 		f.Close()
 		return nil, err
 	}
-	rf.size, rf.fresh = info.Size(), info.Size() == 0
+	rf.Size, rf.Fresh = info.Size(), info.Size() == 0
 	return rf, nil
 }
 
-// createResults creates the results file at path, locked. It refuses to
+// Create creates the results file at path, locked. It refuses to
 // replace one (which would lose the record of what was done).
-func createResults(path string) (*resultsFile, error) {
+func Create(path string) (*File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("results file %s appeared meanwhile: another run may be using it", path)
@@ -211,16 +219,18 @@ func createResults(path string) (*resultsFile, error) {
 		}
 		return nil, err
 	}
-	return &resultsFile{path: path, f: f, fresh: true}, nil
+	return &File{path: path, f: f, Fresh: true}, nil
 }
 
-// start readies the file for appending: a fresh file gets its header (a
+// Start readies the file for appending: a fresh file gets its header (a
 // file whose header could not be written is left empty, which the next
 // run takes as a fresh start), a resumed one loses a torn last line.
-func (rf *resultsFile) start(h resultsHeader) (*resultsWriter, error) {
+func (rf *File) Start(h Header) (*Writer, error) {
 	var err error
-	if rf.fresh {
-		err = newResultsWriter(&tornGuard{f: rf.f}).write(h)
+	if rf.Fresh {
+		if err = NewWriter(&tornGuard{f: rf.f}).Append(h); err != nil {
+			_ = rf.f.Truncate(0) // an empty file is a fresh start
+		}
 	} else {
 		err = dropTornLine(rf.f)
 	}
@@ -231,11 +241,17 @@ func (rf *resultsFile) start(h resultsHeader) (*resultsWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newResultsWriter(&tornGuard{f: rf.f, off: off}), nil
+	return NewWriter(&tornGuard{f: rf.f, off: off}), nil
+}
+
+// ReadResume reads the file for --resume, as it was when it was opened
+// (see Read).
+func (rf *File) ReadResume(ctx context.Context) (Header, *Index, error) {
+	return Read(ctx, io.NewSectionReader(rf.f, 0, rf.Size))
 }
 
 // Close closes the file, which releases its lock.
-func (rf *resultsFile) Close() error { return rf.f.Close() }
+func (rf *File) Close() error { return rf.f.Close() }
 
 // tornGuard writes to f at the end of what it holds, and cuts a write that
 // fails (a full disk, a file size limit) back off, so that the file never

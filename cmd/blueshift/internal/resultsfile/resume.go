@@ -1,4 +1,4 @@
-package main
+package resultsfile
 
 import (
 	"bufio"
@@ -22,7 +22,7 @@ type resumeEntry struct {
 }
 
 // outcomes are the outcomes a resumeEntry can hold.
-var outcomes = [4]string{outcomeOK, outcomeFailed, outcomeInvalid, outcomeSkipped}
+var outcomes = [4]string{OutcomeOK, OutcomeFailed, OutcomeInvalid, OutcomeSkipped}
 
 func newResumeEntry(line int64, id uint64, outcome string) resumeEntry {
 	return resumeEntry{line: line, key: id<<2 | uint64(outcomeIndex(outcome))}
@@ -35,9 +35,9 @@ func (e resumeEntry) sameRecord(id uint64) bool { return e.key>>2 == id<<2>>2 }
 // outcome returns the entry's outcome.
 func (e resumeEntry) outcome() string { return outcomes[e.key&3] }
 
-// resumeIndex holds the last entry of each line of a results file, sorted
+// Index holds the last entry of each line of a results file, sorted
 // by line: 16 bytes per record, however long the lines.
-type resumeIndex struct {
+type Index struct {
 	entries []resumeEntry
 }
 
@@ -45,29 +45,29 @@ type resumeIndex struct {
 // longer line (never written by this command) is ignored.
 const maxResultLine = 64 << 10
 
-// errNoHeader means a results file does not start with a header line.
-var errNoHeader = errors.New("it does not start with a results header line: it was written by an older version or by something else")
+// ErrNoHeader means a results file does not start with a header line.
+var ErrNoHeader = errors.New("it does not start with a results header line: it was written by an older version or by something else")
 
-// readResults reads a results file for --resume: its header, and the last
+// Read reads a results file for --resume: its header, and the last
 // entry of each line. Only complete (newline-terminated) lines count: a torn
 // last line, from a crash, is ignored. Lines that are not results are
 // skipped. The header must end within maxResultLine bytes, and the read
 // stops with ctx's error as soon as ctx ends.
-func readResults(ctx context.Context, r io.Reader) (resultsHeader, *resumeIndex, error) {
+func Read(ctx context.Context, r io.Reader) (Header, *Index, error) {
 	br := bufio.NewReaderSize(ctxReader{ctx, r}, maxResultLine+1)
-	var header resultsHeader
+	var header Header
 	first, err := br.ReadSlice('\n')
 	switch {
 	case ctx.Err() != nil:
 		return header, nil, ctx.Err()
 	case err == nil && parseHeader(bytes.TrimSuffix(first, []byte("\n")), &header):
 	case err == nil || errors.Is(err, io.EOF) || errors.Is(err, bufio.ErrBufferFull):
-		return header, nil, errNoHeader
+		return header, nil, ErrNoHeader
 	default:
 		return header, nil, err
 	}
 	lines := lineReader{r: br, max: maxResultLine}
-	ix := &resumeIndex{}
+	ix := &Index{}
 	for {
 		text, tooLong, terminated, err := lines.next()
 		if errors.Is(err, io.EOF) || (err == nil && !terminated) {
@@ -76,7 +76,7 @@ func readResults(ctx context.Context, r io.Reader) (resultsHeader, *resumeIndex,
 		if err != nil {
 			return header, nil, err
 		}
-		var res result
+		var res Result
 		if tooLong || json.Unmarshal(text, &res) != nil || res.Line <= 0 || res.Outcome == "" {
 			continue
 		}
@@ -101,7 +101,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 
 // parseHeader reads a header line: a JSON object with a "command" and no
 // "line" member.
-func parseHeader(text []byte, h *resultsHeader) bool {
+func parseHeader(text []byte, h *Header) bool {
 	var members map[string]json.RawMessage
 	if json.Unmarshal(text, &members) != nil {
 		return false
@@ -125,7 +125,7 @@ func outcomeIndex(s string) int {
 
 // compact sorts the entries by line, keeping the last entry of each line
 // (a later run's entry wins).
-func (ix *resumeIndex) compact() {
+func (ix *Index) compact() {
 	slices.SortStableFunc(ix.entries, func(a, b resumeEntry) int { return cmp.Compare(a.line, b.line) })
 	out := ix.entries[:0]
 	for i, e := range ix.entries {
@@ -137,17 +137,17 @@ func (ix *resumeIndex) compact() {
 	ix.entries = out
 }
 
-// resumeCursor looks up lines in increasing order, as the input yields them.
-type resumeCursor struct {
-	ix  *resumeIndex
+// Cursor looks up lines in increasing order, as the input yields them.
+type Cursor struct {
+	ix  *Index
 	pos int
 }
 
-func (ix *resumeIndex) cursor() *resumeCursor { return &resumeCursor{ix: ix} }
+func (ix *Index) cursor() *Cursor { return &Cursor{ix: ix} }
 
-// lookup returns what an earlier run recorded last for rec, if it was for
+// Lookup returns what an earlier run recorded last for rec, if it was for
 // the same customer; outcome "" otherwise.
-func (c *resumeCursor) lookup(rec input.Record) string {
+func (c *Cursor) Lookup(rec input.Record) string {
 	if c == nil {
 		return ""
 	}
@@ -161,23 +161,23 @@ func (c *resumeCursor) lookup(rec input.Record) string {
 	return ""
 }
 
-// cursorOrNil returns a cursor over ix, or nil when not resuming.
-func (ix *resumeIndex) cursorOrNil() *resumeCursor {
+// CursorOrNil returns a cursor over ix, or nil when not resuming.
+func (ix *Index) CursorOrNil() *Cursor {
 	if ix == nil {
 		return nil
 	}
 	return ix.cursor()
 }
 
-// skip returns why rec is not sent again: outcomeOK when an earlier run
+// Skip returns why rec is not sent again: outcomeOK when an earlier run
 // had it ok, outcomeInvalid when an earlier run recorded it invalid and it
 // still is (it is not recorded again); "" when it goes on.
-func (c *resumeCursor) skip(rec input.Record) string {
-	switch earlier := c.lookup(rec); {
-	case earlier == outcomeOK:
-		return outcomeOK
-	case earlier == outcomeInvalid && rec.Invalid != "":
-		return outcomeInvalid
+func (c *Cursor) Skip(rec input.Record) string {
+	switch earlier := c.Lookup(rec); {
+	case earlier == OutcomeOK:
+		return OutcomeOK
+	case earlier == OutcomeInvalid && rec.Invalid != "":
+		return OutcomeInvalid
 	}
 	return ""
 }
