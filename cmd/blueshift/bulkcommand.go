@@ -11,9 +11,8 @@ import (
 	"strings"
 
 	"github.com/blueshift-go/blueshift"
-
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/bulk"
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
-
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/resultsfile"
 )
 
@@ -27,7 +26,7 @@ type fileRun struct {
 	input   *os.File // nil for stdin
 	stream  bool     // a pipe, FIFO or stdin: read once, no pre-pass
 	client  *blueshift.Client
-	watch   *attemptWatch
+	watch   *bulk.AttemptWatch
 	header  resultsfile.Header
 	resume  *resultsfile.Index
 	results *resultsfile.File // nil: no --results, or not opened yet
@@ -46,22 +45,22 @@ func runFile(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stderr i
 		return code
 	}
 	fr.announce(rr)
-	job := bulkJob{input: rr, resume: fr.resume, concurrency: cfg.concurrency, drainTimeout: cfg.drainTimeout, watch: fr.watch}
+	job := bulk.Job{Input: rr, Resume: fr.resume, Concurrency: cfg.concurrency, DrainTimeout: cfg.drainTimeout, Watch: fr.watch, HardStop: hardStopFrom(ctx)}
 	if !cfg.dryRun {
-		job.call = fr.client.StartTracking
+		job.Call = fr.client.StartTracking
 		if cfg.command == "stop-tracking" {
-			job.call = fr.client.StopTracking
+			job.Call = fr.client.StopTracking
 		}
 	}
 	if cfg.results != "" {
-		if job.results, code = fr.startResults(); code != exitOK {
+		if job.Results, code = fr.startResults(); code != exitOK {
 			return code
 		}
 	}
-	job.progress = newProgress(stderr, fr.total, cfg.progressEvery)
-	sum := runBulk(ctx, job)
+	job.Progress = bulk.NewProgress(stderr, fr.total, cfg.progressEvery)
+	sum := bulk.Run(ctx, job)
 	if cfg.rate.auto && !cfg.dryRun {
-		sum.finalRate = fr.client.Rate()
+		sum.FinalRate = fr.client.Rate()
 	}
 	printSummary(stderr, cfg.command, cfg.dryRun, cfg.results != "", sum)
 	return fr.exitCode(ctx, sum)
@@ -153,7 +152,7 @@ func (fr *fileRun) prepare(ctx context.Context) int {
 	var transport http.RoundTripper
 	if !cfg.dryRun {
 		noAnswer, any := cfg.outageLimits()
-		fr.watch = newAttemptWatch(noAnswer, any, cfg.concurrency, cfg.timeout)
+		fr.watch = bulk.NewAttemptWatch(noAnswer, any, cfg.concurrency, cfg.timeout)
 		transport = fr.watch
 	}
 	if fr.client, err = cfg.newClient(transport); err != nil {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/blueshift-go/blueshift/blueshifttest"
-
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
 )
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/blueshift-go/blueshift"
-
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/bulk"
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
 )
 
@@ -185,12 +185,6 @@ func usageError(stderr io.Writer, command, format string, a ...any) int {
 	return exitUsage
 }
 
-// errText is an error's message without the library's "blueshift: "
-// prefixes, for messages that carry the command's own prefix.
-func errText(err error) string {
-	return strings.ReplaceAll(err.Error(), "blueshift: ", "")
-}
-
 // maxKeyFile bounds what is read of --api-key-file.
 const maxKeyFile = 64 << 10
 
@@ -217,7 +211,7 @@ func (c *trackingConfig) clientOptions(transport http.RoundTripper) ([]blueshift
 	if c.region != "" {
 		r, err := blueshift.ParseRegion(c.region)
 		if err != nil {
-			return nil, fmt.Errorf("--region: %s", errText(err))
+			return nil, fmt.Errorf("--region: %s", bulk.ErrText(err))
 		}
 		opts = append(opts, blueshift.WithRegion(r))
 	}
@@ -267,7 +261,7 @@ func (c *trackingConfig) newClient(transport http.RoundTripper) (*blueshift.Clie
 	case errors.Is(err, blueshift.ErrInvalidAPIKey):
 		return nil, fmt.Errorf("the API key in %s is not a Blueshift key: it contains ':' or a control character", c.keySource())
 	case err != nil:
-		return nil, errors.New(errText(err))
+		return nil, errors.New(bulk.ErrText(err))
 	}
 	return client, nil
 }

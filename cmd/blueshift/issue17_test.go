@@ -24,7 +24,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/blueshift-go/blueshift/blueshifttest"
-
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/resultsfile"
 )
 

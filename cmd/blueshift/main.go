@@ -17,9 +17,8 @@
 // for a single customer. A bulk run (bulkcommand.go) reads its input
 // through package internal/input (CSV or JSON, one Record per customer),
 // holds its results file locked and reads it back for --resume through
-// package internal/resultsfile, then runs the engine (bulkengine.go), which
-// outagewatch.go stops on an outage and progress.go reports on; summary.go
-// prints the outcome and picks the exit code. fakeserver.go and
+// package internal/resultsfile, then runs the engine, package
+// internal/bulk; summary.go prints the outcome and picks the exit code. fakeserver.go and
 // fakeserverlog.go serve and watch the fake.
 package main
 

@@ -16,7 +16,6 @@ import (
 
 	"github.com/blueshift-go/blueshift"
 	"github.com/blueshift-go/blueshift/blueshifttest"
-
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/resultsfile"
 )
 

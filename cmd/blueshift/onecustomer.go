@@ -12,7 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/blueshift-go/blueshift"
-
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/bulk"
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
 )
 
@@ -35,7 +35,7 @@ func runOne(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stdout, s
 	}
 	resp, err := call(ctx, cfg.one)
 	if err != nil {
-		fmt.Fprintf(stderr, "blueshift %s: %s%s\n", cfg.command, errText(err), cfg.hint(err))
+		fmt.Fprintf(stderr, "blueshift %s: %s%s\n", cfg.command, bulk.ErrText(err), cfg.hint(err))
 		switch {
 		case ctx.Err() != nil:
 			return exitInterrupted

@@ -15,7 +15,6 @@ import (
 
 	"github.com/blueshift-go/blueshift"
 	"github.com/blueshift-go/blueshift/blueshifttest"
-
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/resultsfile"
 )
 

@@ -23,9 +23,8 @@ import (
 
 	"github.com/blueshift-go/blueshift"
 	"github.com/blueshift-go/blueshift/blueshifttest"
-
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/bulk"
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
-
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/resultsfile"
 )
 
@@ -229,7 +228,7 @@ func TestBulkTrimsLikeTheClientBeforeLimitingLength(t *testing.T) {
 		require.NoError(t, err)
 		ndjsonIn.WriteString(`{"email":` + string(quoted) + `}` + "\n")
 		if err := (blueshift.Customer{Email: v}).Validate(); err != nil {
-			wantInvalid[i] = errText(err)
+			wantInvalid[i] = bulk.ErrText(err)
 			continue
 		}
 		want = append(want, `{"email":"`+blueshift.Customer{Email: v}.Trimmed().Email+`"}`)

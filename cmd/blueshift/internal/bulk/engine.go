@@ -1,62 +1,69 @@
-package main
+// Package bulk is the engine of a bulk run of the blueshift command: it
+// streams the records of an input.Reader through a number of workers that
+// call Blueshift, writes each outcome to the results file as it comes,
+// skips what an earlier run recorded ok, stops on an interrupt, a bad key
+// or an outage (outage.go), and reports progress (progress.go).
+package bulk
 
 import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/blueshift-go/blueshift"
-
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
-
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/resultsfile"
 )
 
-// callFunc is StartTracking or StopTracking.
-type callFunc func(context.Context, blueshift.Customer) (*blueshift.Response, error)
+// CallFunc is StartTracking or StopTracking.
+type CallFunc func(context.Context, blueshift.Customer) (*blueshift.Response, error)
 
-// bulkJob is everything one bulk run needs.
-type bulkJob struct {
-	input        input.Reader
-	call         callFunc            // nil: dry run, nothing is sent
-	results      *resultsfile.Writer // nil: no results file
-	resume       *resultsfile.Index  // nil: not resuming
-	concurrency  int
-	drainTimeout time.Duration // how long calls in flight may finish after an interrupt
-	watch        *attemptWatch // nil: no outage detection
-	progress     progress
+// Job is everything one bulk run needs.
+type Job struct {
+	Input   input.Reader
+	Call    CallFunc            // nil: dry run, nothing is sent
+	Results *resultsfile.Writer // nil: no results file
+	// HardStop ends at a second interrupt: the calls in flight are cut.
+	// nil: never.
+	HardStop     context.Context
+	Resume       *resultsfile.Index // nil: not resuming
+	Concurrency  int
+	DrainTimeout time.Duration // how long calls in flight may finish after an interrupt
+	Watch        *AttemptWatch // nil: no outage detection
+	Progress     Progress
 }
 
-// bulkSummary is what a bulk run did.
-type bulkSummary struct {
-	counts      map[string]int // outcomes recorded by this run
-	resumed     int            // records skipped because an earlier run had them ok
-	keptInvalid int            // records an earlier run recorded invalid, not recorded again
-	elapsed     time.Duration
-	// stoppedBy is the error that stopped the run early (a bad key, or an
-	// *outageError), if any.
-	stoppedBy error
-	// readErr ended the input early (a CSV syntax error in a stream).
-	readErr error
-	// writeErr stopped the run: results could not be recorded.
-	writeErr error
-	// hardStopped is true when a second interrupt cut the calls in flight.
-	hardStopped bool
-	// cut counts the calls cut in flight (second interrupt, drain timeout,
+// Summary is what a bulk run did.
+type Summary struct {
+	Counts      map[string]int // outcomes recorded by this run
+	Resumed     int            // records skipped because an earlier run had them ok
+	KeptInvalid int            // records an earlier run recorded invalid, not recorded again
+	Elapsed     time.Duration
+	// StoppedBy is the error that stopped the run early (a bad key, or an
+	// *OutageError), if any.
+	StoppedBy error
+	// ReadErr ended the input early (a CSV syntax error in a stream).
+	ReadErr error
+	// WriteErr stopped the run: results could not be recorded.
+	WriteErr error
+	// HardStopped is true when a second interrupt cut the calls in flight.
+	HardStopped bool
+	// Cut counts the calls cut in flight (second interrupt, drain timeout,
 	// outage): Blueshift may have applied them, and nothing records them.
-	cut int
-	// records counts the records read, resumed ones included.
-	records int
-	// notUTF8 counts the records refused for text that is not UTF-8.
-	notUTF8 int
-	// unrecorded counts the outcomes a results write failure left out.
-	unrecorded int
-	// finalRate is the client's rate limit at the end, with --rate auto
+	Cut int
+	// Records counts the records read, resumed ones included.
+	Records int
+	// NotUTF8 counts the records refused for text that is not UTF-8.
+	NotUTF8 int
+	// Unrecorded counts the outcomes a results write failure left out.
+	Unrecorded int
+	// FinalRate is the client's rate limit at the end, with --rate auto
 	// (blueshift.Client.Rate); 0 otherwise.
-	finalRate float64
+	FinalRate float64
 }
 
 // errSecondInterrupt is the stop cause of a second interrupt.
@@ -65,54 +72,57 @@ var errSecondInterrupt = errors.New("interrupted twice")
 // bulkRun is the state shared by the stages of one run: the reader, the
 // dispatcher, the workers and the collector.
 type bulkRun struct {
-	job         bulkJob
+	job         Job
 	stopCtx     context.Context // ends when reading must stop
 	stop        context.CancelCauseFunc
 	callCtx     context.Context // ends when calls in flight must be cut
 	cancelCalls context.CancelFunc
-	results     chan resultsfile.Result
-	sum         bulkSummary
+	outcomes    chan resultsfile.Result
+	sum         Summary
 	wg          sync.WaitGroup
 	hardStopped atomic.Bool
 	cutCalls    atomic.Int64 // calls cut in flight
 }
 
-// runBulk streams the input through job.concurrency workers. When ctx ends
+// Run streams the input through job.concurrency workers. When ctx ends
 // it stops reading at once, lets calls in flight finish for up to
-// drainTimeout and records them; when the context from hardStopFrom(ctx)
-// ends, or an outage is noticed, it cuts the calls in flight and leaves
+// DrainTimeout and records them; when job.HardStop ends, or an outage is noticed, it cuts the calls in flight and leaves
 // them out of the results, for --resume to send again. A 401 or 403 stops
 // the run too: every other record would fail the same way.
-func runBulk(ctx context.Context, job bulkJob) bulkSummary {
+func Run(ctx context.Context, job Job) Summary {
 	start := time.Now()
-	r := &bulkRun{job: job, results: make(chan resultsfile.Result, job.concurrency), sum: bulkSummary{counts: map[string]int{}}}
+	r := &bulkRun{job: job, outcomes: make(chan resultsfile.Result, job.Concurrency), sum: Summary{Counts: map[string]int{}}}
 	r.stopCtx, r.stop = context.WithCancelCause(ctx)
 	defer r.stop(nil)
 	r.callCtx, r.cancelCalls = context.WithCancel(context.WithoutCancel(ctx))
 	defer r.cancelCalls()
-	go r.watchStops(hardStopFrom(ctx))
-	if job.watch != nil {
-		job.watch.mu.Lock()
-		job.watch.onOutage = r.outage
-		job.watch.mu.Unlock()
+	hard := job.HardStop
+	if hard == nil {
+		hard = context.Background()
+	}
+	go r.watchStops(hard)
+	if job.Watch != nil {
+		job.Watch.mu.Lock()
+		job.Watch.onOutage = r.outage
+		job.Watch.mu.Unlock()
 	}
 
 	jobs := make(chan input.Record)
-	r.wg.Add(1 + job.concurrency)
+	r.wg.Add(1 + job.Concurrency)
 	go r.dispatch(r.read(), jobs)
-	for range job.concurrency {
+	for range job.Concurrency {
 		go r.work(jobs)
 	}
 	go func() {
 		r.wg.Wait()
-		close(r.results)
+		close(r.outcomes)
 	}()
 	r.collect()
-	r.sum.elapsed = time.Since(start)
-	r.sum.hardStopped, r.sum.cut = r.hardStopped.Load(), int(r.cutCalls.Load())
+	r.sum.Elapsed = time.Since(start)
+	r.sum.HardStopped, r.sum.Cut = r.hardStopped.Load(), int(r.cutCalls.Load())
 	cause := context.Cause(r.stopCtx)
-	if cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, errSecondInterrupt) && cause != r.sum.writeErr && ctx.Err() == nil {
-		r.sum.stoppedBy = cause
+	if cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, errSecondInterrupt) && cause != r.sum.WriteErr && ctx.Err() == nil {
+		r.sum.StoppedBy = cause
 	}
 	return r.sum
 }
@@ -125,23 +135,23 @@ func (r *bulkRun) watchStops(hard context.Context) {
 	case <-r.callCtx.Done():
 		return
 	}
-	t := time.NewTimer(r.job.drainTimeout)
+	t := time.NewTimer(r.job.DrainTimeout)
 	defer t.Stop()
 	select {
 	case <-hard.Done():
 		r.hardStopped.Store(true)
 		r.stop(errSecondInterrupt)
-		r.cut()
+		r.cancelInFlight()
 	case <-t.C:
-		r.cut()
+		r.cancelInFlight()
 	case <-r.callCtx.Done():
 	}
 }
 
-// cut cancels the calls in flight.
-func (r *bulkRun) cut() {
-	if r.job.watch != nil {
-		r.job.watch.silence()
+// cancelInFlight cancels the calls in flight.
+func (r *bulkRun) cancelInFlight() {
+	if r.job.Watch != nil {
+		r.job.Watch.silence()
 	}
 	r.cancelCalls()
 }
@@ -150,7 +160,7 @@ func (r *bulkRun) cut() {
 // Blueshift that does not answer.
 func (r *bulkRun) outage(err error) {
 	r.stop(err)
-	r.cut()
+	r.cancelInFlight()
 }
 
 // item is what the reader yields: a record or the error that ended the input.
@@ -166,7 +176,7 @@ func (r *bulkRun) read() <-chan item {
 	go func() {
 		defer close(items)
 		for {
-			rec, err := r.job.input.Next()
+			rec, err := r.job.Input.Next()
 			select {
 			case items <- item{rec, err}:
 			case <-r.stopCtx.Done():
@@ -186,7 +196,7 @@ func (r *bulkRun) read() <-chan item {
 func (r *bulkRun) dispatch(items <-chan item, jobs chan<- input.Record) {
 	defer r.wg.Done()
 	defer close(jobs)
-	resume := r.job.resume.CursorOrNil()
+	resume := r.job.Resume.CursorOrNil()
 	for {
 		var it item
 		select {
@@ -198,24 +208,24 @@ func (r *bulkRun) dispatch(items <-chan item, jobs chan<- input.Record) {
 		case errors.Is(it.err, io.EOF):
 			return
 		case it.err != nil:
-			r.sum.readErr = it.err // read by collect only after wg.Wait
+			r.sum.ReadErr = it.err // read by collect only after wg.Wait
 			return
 		}
 		rec := it.rec
-		r.sum.records++ // read by collect only after wg.Wait
+		r.sum.Records++ // read by collect only after wg.Wait
 		if rec.NotUTF8() {
-			r.sum.notUTF8++
+			r.sum.NotUTF8++
 		}
 		switch resume.Skip(rec) {
 		case resultsfile.OutcomeOK:
-			r.sum.resumed++
+			r.sum.Resumed++
 			continue
 		case resultsfile.OutcomeInvalid:
-			r.sum.keptInvalid++
+			r.sum.KeptInvalid++
 			continue
 		}
 		if rec.Invalid != "" {
-			r.results <- resultsfile.NewResult(rec, resultsfile.OutcomeInvalid, rec.Invalid)
+			r.outcomes <- resultsfile.NewResult(rec, resultsfile.OutcomeInvalid, rec.Invalid)
 			continue
 		}
 		select {
@@ -235,7 +245,7 @@ func (r *bulkRun) work(jobs <-chan input.Record) {
 			continue
 		}
 		if res, keep := r.send(rec); keep {
-			r.results <- res
+			r.outcomes <- res
 		}
 	}
 }
@@ -244,10 +254,10 @@ func (r *bulkRun) work(jobs <-chan input.Record) {
 // cut is not kept: nobody knows whether it was applied. A 401 or 403 stops
 // the run.
 func (r *bulkRun) send(rec input.Record) (resultsfile.Result, bool) {
-	if r.job.call == nil {
+	if r.job.Call == nil {
 		return resultsfile.NewResult(rec, resultsfile.OutcomeSkipped, "dry run: not sent"), true
 	}
-	resp, err := r.job.call(r.callCtx, rec.Customer)
+	resp, err := r.job.Call(r.callCtx, rec.Customer)
 	if err == nil {
 		res := resultsfile.NewResult(rec, resultsfile.OutcomeOK, resp.Status)
 		res.Status, res.RequestID, res.Attempts = resp.StatusCode, resp.RequestID, resp.Attempts
@@ -257,7 +267,7 @@ func (r *bulkRun) send(rec input.Record) (resultsfile.Result, bool) {
 		r.cutCalls.Add(1)
 		return resultsfile.Result{}, false
 	}
-	res := resultsfile.NewResult(rec, resultsfile.OutcomeFailed, errText(err))
+	res := resultsfile.NewResult(rec, resultsfile.OutcomeFailed, ErrText(err))
 	var apiErr *blueshift.APIError
 	var reqErr *blueshift.RequestError
 	switch {
@@ -280,21 +290,27 @@ func (r *bulkRun) send(rec input.Record) (resultsfile.Result, bool) {
 // and reports progress. A write error stops the run: results that cannot
 // be recorded would be sent again by --resume.
 func (r *bulkRun) collect() {
-	for res := range r.results {
-		if w := r.job.results; w != nil {
-			if r.sum.writeErr != nil {
-				r.sum.unrecorded++
+	for res := range r.outcomes {
+		if w := r.job.Results; w != nil {
+			if r.sum.WriteErr != nil {
+				r.sum.Unrecorded++
 				continue
 			}
 			if err := w.Append(res); err != nil {
-				r.sum.writeErr = err
-				r.sum.unrecorded++
+				r.sum.WriteErr = err
+				r.sum.Unrecorded++
 				r.stop(err)
 				continue
 			}
 		}
-		r.sum.counts[res.Outcome]++
-		r.job.progress.add()
+		r.sum.Counts[res.Outcome]++
+		r.job.Progress.add()
 	}
-	r.job.progress.finish()
+	r.job.Progress.finish()
+}
+
+// ErrText is an error's message without the library's "blueshift: "
+// prefixes, for messages that carry the command's own prefix.
+func ErrText(err error) string {
+	return strings.ReplaceAll(err.Error(), "blueshift: ", "")
 }
