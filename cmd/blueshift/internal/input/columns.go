@@ -65,14 +65,13 @@ func (r ColumnRule) slotOf(name string) (int, bool) {
 	return 0, false
 }
 
-// normalizeColumn lower-cases a column name and drops white space, '_' and
-// '-', so that "Email Address", "e-mail" and "EMAIL_ADDRESS" compare equal.
+// normalizeColumn lower-cases a column name and drops what an identifier
+// is trimmed of (white space, U+200B, U+FEFF), '_' and '-', so that
+// "Email Address", "e-mail" and "EMAIL_ADDRESS" compare equal.
 func normalizeColumn(name string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(name) {
-		switch r {
-		case '_', '-', '\ufeff', '\u200b', ' ', '\t', '\u00a0':
-		default:
+		if !trimmable(r) && r != '_' && r != '-' {
 			b.WriteRune(r)
 		}
 	}

@@ -81,7 +81,7 @@ func (k *fieldKeeper) flush() {
 	k.npend = 0
 	r, size := utf8.DecodeRune(pend[:n])
 	switch {
-	case unicode.IsSpace(r) || r == '\u200b' || r == '\ufeff': // as Customer.Trimmed
+	case trimmable(r):
 
 	case !k.started:
 		k.started = true
@@ -109,3 +109,7 @@ func (k *fieldKeeper) finish() {
 		k.npend = 0
 	}
 }
+
+// trimmable reports whether blueshift.Customer.Trimmed drops r at either
+// end of an identifier.
+func trimmable(r rune) bool { return unicode.IsSpace(r) || r == '\u200b' || r == '\ufeff' }

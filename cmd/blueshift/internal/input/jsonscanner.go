@@ -71,7 +71,7 @@ func (s *jsonScanner) skipSpace() {
 			return
 		case b == '\n' && s.multiline:
 			s.line++
-		case b != ' ' && b != '\t' && b != '\r':
+		case b == '\n' || !isBlank(b): // JSON's white space is isBlank's
 			return
 		}
 		_, _ = s.r.ReadByte()
