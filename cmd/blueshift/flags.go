@@ -175,7 +175,7 @@ func (c *trackingConfig) numberProblem() string {
 	if _, err := input.ParseDelimiter(c.delimiter); err != nil {
 		return err.Error()
 	}
-	return ""
+	return c.columns.Problem()
 }
 
 // usageError prints a usage or configuration error as one line naming the
@@ -289,6 +289,7 @@ func printTrackingHelp(w io.Writer, fs *flag.FlagSet, name string) {
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
+	fmt.Fprint(w, "\nExit codes: 0 every record ok; 1 some failed or invalid, an outage, or no records; 2 usage, input or key error, or a results file another run holds; 3 the results file could not be written (--resume continues); 130 interrupted\n")
 	fmt.Fprintf(w, "\nExamples:\n  BLUESHIFT_API_KEY=... blueshift %s --customer-id CUST-12345%s\n  blueshift %s --api-key-file key.txt --file customers.csv --results out.ndjson --rate 50%s\n  blueshift %s --api-key-file key.txt --file customers.csv --results out.ndjson --resume%s\n", name, yes, name, yes, name, yes)
 }
 

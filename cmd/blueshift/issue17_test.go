@@ -327,3 +327,10 @@ func sortedBodies(fake *blueshifttest.Server) []string {
 	slices.Sort(b)
 	return b
 }
+
+// Two flags naming one column are refused before anything happens.
+func TestTwoColumnFlagsNamingOneColumnAreRefused(t *testing.T) {
+	code, _, stderr := cli(t, context.Background(), nil, "", "start-tracking", "--file", writeFile(t, "c.csv", "email\na@b.c\n"), "--email-column", "E mail", "--cookie-column", "e-mail")
+	assert.Equal(t, exitUsage, code, stderr)
+	assert.Contains(t, stderr, "--email-column and --cookie-column name the same column")
+}

@@ -52,6 +52,19 @@ func (r ColumnRule) names(slot int) []string {
 	return slotAliases[slot]
 }
 
+// Problem returns what is wrong with the flags, or "": two flags that
+// name one column would read one value as two identifiers.
+func (r ColumnRule) Problem() string {
+	for a := range NumSlots {
+		for b := a + 1; b < NumSlots; b++ {
+			if r.Flags[a] != "" && !r.off(a) && normalizeColumn(r.Flags[a]) == normalizeColumn(r.Flags[b]) {
+				return fmt.Sprintf("%s and %s name the same column, %q: one column holds one identifier", SlotFlag(a), SlotFlag(b), r.Flags[a])
+			}
+		}
+	}
+	return ""
+}
+
 // slotOf returns the identifier a column or member name holds.
 func (r ColumnRule) slotOf(name string) (int, bool) {
 	n := normalizeColumn(name)
