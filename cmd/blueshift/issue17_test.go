@@ -334,3 +334,19 @@ func TestTwoColumnFlagsNamingOneColumnAreRefused(t *testing.T) {
 	assert.Equal(t, exitUsage, code, stderr)
 	assert.Contains(t, stderr, "--email-column and --cookie-column name the same column")
 }
+
+// Defect 2, the other half: a .json file that is neither NDJSON nor an
+// array (here "jq ." output: pretty-printed objects) is refused before
+// anything is sent, from a file or a pipe.
+func TestPrettyPrintedObjectsAreRefusedBeforeSending(t *testing.T) {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	pretty := "{\n  \"email\": \"" + email(1) + "\"\n}\n{\n  \"email\": \"" + email(2) + "\"\n}\n"
+	for _, file := range []string{writeFile(t, "jq.json", pretty), "-"} {
+		fake.Reset()
+		code, _, stderr := cli(t, context.Background(), fake, pretty, "stop-tracking", "--yes", "--file", file, "--rate", "1000")
+		assert.Equal(t, exitUsage, code, stderr)
+		assert.Contains(t, stderr, "its first line is not one JSON object", file)
+		assert.Empty(t, fake.Requests(), file)
+	}
+}

@@ -144,7 +144,7 @@ func genNDJSON(rng *rand.Rand, n int) (string, string, []genRecord) {
 			line++
 		}
 		line++
-		if rng.IntN(10) == 0 {
+		if i > 0 && rng.IntN(10) == 0 { // a first line that is not JSON ends the input
 			b.WriteString("{not json\n")
 			recs = append(recs, genRecord{line: line})
 			continue

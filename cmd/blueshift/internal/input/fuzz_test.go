@@ -138,7 +138,11 @@ func checkNDJSONLine(t *testing.T, line []byte) {
 	if len(bytes.TrimSpace(line)) == 0 || trimmed[0] == '[' {
 		return // a blank line: no record; an array: FuzzJSONArray
 	}
-	rr := newJSONReader(bufio.NewReaderSize(bytes.NewReader(line), 16), Options{})
+	// After a first line that is an object: a first line that is not one
+	// ends the input instead (errNotNDJSON).
+	rr := newJSONReader(bufio.NewReaderSize(bytes.NewReader(append([]byte("{}\n"), line...)), 16), Options{})
+	_, err := rr.Next()
+	require.NoError(t, err)
 	rec, err := rr.Next()
 	require.NoError(t, err)
 	// json.Valid, not Unmarshal: Unmarshal refuses valid JSON whose number

@@ -9,7 +9,7 @@ import (
 
 // jsonReader yields the records of a JSON input: NDJSON (one object per
 // line, blank lines skipped, a line that is not an object an invalid
-// record), or, when the first non-blank byte is '[', one array of objects
+// record, but a first line that is not one ends the input), or, when the first non-blank byte is '[', one array of objects
 // (an element that is not an object an invalid record; a syntax error ends
 // the input, so that a file that is not an array is refused before a
 // regular file's run sends anything). It streams (see jsonScanner): only
@@ -21,6 +21,7 @@ type jsonReader struct {
 	rule   ColumnRule
 	name   nameBuffer
 	fields [NumSlots]fieldKeeper
+	read int // records yielded
 	// array mode
 	array, started, done bool
 	last                 int64 // line of the last record
@@ -61,6 +62,9 @@ func (n *jsonReader) Next() (Record, error) {
 			continue // blank lines are allowed
 		}
 		rec, err := n.parse()
+		if errors.Is(err, errNotJSON) && n.read == 0 {
+			return Record{}, errNotNDJSON
+		}
 		if errors.Is(err, errNotJSON) {
 			rec = Record{Invalid: "not a JSON object"}
 			err = n.s.skipLine()
@@ -70,10 +74,17 @@ func (n *jsonReader) Next() (Record, error) {
 		}
 		rec.Line = n.s.line
 		n.s.line++
+		n.read++
 		rec.validate()
 		return rec, nil
 	}
 }
+
+// errNotNDJSON ends a JSON input whose first line is not one object: a
+// pretty-printed object ("jq ." output) or something else that is neither
+// NDJSON nor an array. Later lines that are not objects are only invalid
+// records; a first one says the file is not what it seems.
+var errNotNDJSON = errors.New("not NDJSON: its first line is not one JSON object (pretty-printed JSON? write one object per line, or one JSON array)")
 
 // errNotArray ends an input that starts with '[' but is not a JSON array.
 var errNotArray = errors.New("not a valid JSON array")
