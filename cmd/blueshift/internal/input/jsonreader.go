@@ -21,7 +21,7 @@ type jsonReader struct {
 	rule   ColumnRule
 	name   nameBuffer
 	fields [NumSlots]fieldKeeper
-	read int // records yielded
+	read   int // records yielded
 	// array mode
 	array, started, done bool
 	last                 int64 // line of the last record
