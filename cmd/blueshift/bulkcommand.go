@@ -282,7 +282,7 @@ func (fr *fileRun) records(ctx context.Context) (input.Reader, int) {
 	return rr, exitOK
 }
 
-// openRecordReader is newRecordReader, given up on when ctx ends: a pipe
+// openRecordReader is input.NewReader, given up on when ctx ends: a pipe
 // may stay quiet before its header.
 func openRecordReader(ctx context.Context, name string, r io.Reader, opt input.Options) (input.Reader, error) {
 	return cancelable(ctx, func() (input.Reader, error) {

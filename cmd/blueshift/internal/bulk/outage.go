@@ -120,6 +120,7 @@ type OutageError struct {
 	last     string
 }
 
+// Error says how many attempts failed in a row, and the last failure.
 func (e *OutageError) Error() string {
 	return fmt.Sprintf("the last %d attempts, across all calls in flight, all failed (last: %s): Blueshift looks unreachable or overloaded", e.attempts, e.last)
 }

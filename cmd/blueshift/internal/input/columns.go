@@ -23,7 +23,7 @@ func SlotFlag(slot int) string {
 }
 
 // slotAliases are the names that hold each identifier when no flag names
-// one, as columnRule compares them.
+// one, as ColumnRule compares them.
 var slotAliases = [NumSlots][]string{{"email", "email address"}, {"customer_id"}, {"cookie"}, {"device_id"}}
 
 // columnNone, as the value of a --…-column flag, means "do not use this

@@ -11,7 +11,7 @@ import (
 // fields may hold the delimiter, quotes doubled and newlines; \r\n counts
 // as \n; blank lines are skipped; a bare or stray quote is an error, a
 // *csv.ParseError with the same lines), one byte at a time, keeping at
-// most maxField bytes of each of the first cols fields: a field of any
+// most MaxField bytes of each of the first cols fields: a field of any
 // size, or a row of any width, costs no memory (see fieldKeeper).
 type csvParser struct {
 	r     *bufio.Reader

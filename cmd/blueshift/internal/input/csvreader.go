@@ -59,7 +59,7 @@ func (c *csvReader) Identifiers() string {
 	})
 }
 
-// mapColumns finds the column of each identifier by columnRule's one
+// mapColumns finds the column of each identifier by ColumnRule's one
 // rule. Two columns that hold one identifier are refused: as ambiguous
 // when a flag named it, else with the flag that picks one.
 func mapColumns(header []string, rule ColumnRule) ([NumSlots]int, error) {

@@ -7,7 +7,7 @@ import (
 
 // fieldKeeper keeps what an identifier field can hold, as its bytes
 // stream in: leading white space and zero-width characters are dropped
-// (as blueshift.Customer.Trimmed drops them), then at most maxField bytes
+// (as blueshift.Customer.Trimmed drops them), then at most MaxField bytes
 // are kept. Past that, only trimmable characters may follow; anything else
 // marks the field cut, since trimmed it is longer than
 // blueshift.MaxIdentifierBytes. So a field of any size costs at most
@@ -18,7 +18,7 @@ type fieldKeeper struct {
 	npend   int
 	started bool // a character that is not trimmed was kept
 	tail    bool // buf is full: only trimmable characters may follow
-	cut     bool // a character that is not trimmed came past maxField
+	cut     bool // a character that is not trimmed came past MaxField
 }
 
 // reset empties the keeper for the next field.

@@ -9,11 +9,12 @@ import (
 
 // jsonReader yields the records of a JSON input: NDJSON (one object per
 // line, blank lines skipped, a line that is not an object an invalid
-// record, but a first line that is not one ends the input), or, when the first non-blank byte is '[', one array of objects
+// record, but a first line that is not one ends the input), or, when the
+// first non-blank byte is '[', one array of objects
 // (an element that is not an object an invalid record; a syntax error ends
 // the input, so that a file that is not an array is refused before a
 // regular file's run sends anything). It streams (see jsonScanner): only
-// identifier members are kept, at most maxField bytes each, and every
+// identifier members are kept, at most MaxField bytes each, and every
 // other member's value is checked and dropped, so that a member of any
 // size costs no memory and never makes a record invalid.
 type jsonReader struct {

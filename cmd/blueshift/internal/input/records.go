@@ -35,7 +35,7 @@ const MaxField = 1024
 // Record is one customer read from a bulk input file.
 type Record struct {
 	Line     int64              // 1-based line of the input where the record starts
-	Customer blueshift.Customer // as read and trimmed (each identifier at most maxField bytes)
+	Customer blueshift.Customer // as read and trimmed (each identifier at most MaxField bytes)
 	Invalid  string             // why the record cannot be sent; "" if it can
 }
 

@@ -58,7 +58,7 @@ type Result struct {
 const MaxMessage = 1024
 
 // NewResult is a record's result line, with its identifiers as they are
-// stored (see storedText).
+// stored (see StoredText).
 func NewResult(rec input.Record, outcome, message string) Result {
 	c := rec.Customer
 	return Result{
