@@ -235,9 +235,13 @@ func TestSmallMessages(t *testing.T) {
 	assert.Contains(t, help, "(default 20)")
 
 	results := filepath.Join(t.TempDir(), "r.ndjson")
-	code, _, stderr := cli(t, context.Background(), fake, "", "start-tracking", "--file", writeFile(t, "one.csv", customersCSV(1)), "--results", results, "--rate", "1000")
+	one := []string{"start-tracking", "--file", writeFile(t, "one.csv", customersCSV(1)), "--results", results, "--rate", "1000"}
+	code, _, stderr := cli(t, context.Background(), fake, "", one...)
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stderr, "1 ok")
+	code, _, stderr = cli(t, context.Background(), fake, "", append(one, "--resume")...)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stderr, "resume: 1 record already ok")
 	assert.NotRegexp(t, `(^|[^.\d])1 records`, stderr) // "(1302.1 records/s)" is a rate
 
 	code, _, stderr = cli(t, context.Background(), fake, "", "start-tracking", "--file", writeFile(t, "w.csv", "email\nren\xe9e@example.com\n"), "--rate", "1000")
