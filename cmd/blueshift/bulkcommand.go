@@ -356,7 +356,7 @@ func (fr *fileRun) prescan(ctx context.Context) int {
 	fr.total = records - ok - invalid
 	if fr.cfg.resume {
 		fmt.Fprintf(fr.stderr, "resume: %s already ok in %s will be skipped; %s already recorded will not be recorded again; %d of %s to go\n",
-			fmt.Sprintf("%d records", ok), fr.cfg.results, plural(invalid, "invalid record", "invalid records"), fr.total, plural(records, "record", "records"))
+			plural(ok, "record", "records"), fr.cfg.results, plural(invalid, "invalid record", "invalid records"), fr.total, plural(records, "record", "records"))
 	}
 	return exitOK
 }
