@@ -51,7 +51,7 @@ func maxInWindow(times []time.Time, window time.Duration) int {
 
 // bulk runs start-tracking over n records against f and returns the
 // achieved rate in records per second.
-func bulk(b *testing.B, f *timedFake, n int, flags ...string) float64 {
+func benchBulk(b *testing.B, f *timedFake, n int, flags ...string) float64 {
 	b.Helper()
 	input := filepath.Join(b.TempDir(), "c.csv")
 	if err := os.WriteFile(input, []byte(customersCSV(n)), 0o600); err != nil {
@@ -76,7 +76,7 @@ func BenchmarkBulkRate(b *testing.B) {
 	const n, rate = 4000, 200
 	for range b.N {
 		f := newTimedFake(b)
-		achieved := bulk(b, f, n, "--rate", strconv.Itoa(rate), "--concurrency", "8")
+		achieved := benchBulk(b, f, n, "--rate", strconv.Itoa(rate), "--concurrency", "8")
 		b.ReportMetric(100*achieved/rate, "%-of-rate")
 		b.ReportMetric(float64(maxInWindow(f.times, time.Second)), "max-req-per-1s-window")
 	}
@@ -91,7 +91,7 @@ func BenchmarkBulkLatencyHiding(b *testing.B) {
 	for range b.N {
 		f := newTimedFake(b)
 		f.SetDelay(delay)
-		achieved := bulk(b, f, n, "--rate", "1000", "--concurrency", strconv.Itoa(concurrency))
+		achieved := benchBulk(b, f, n, "--rate", "1000", "--concurrency", strconv.Itoa(concurrency))
 		b.ReportMetric(achieved, "records/s")
 		b.ReportMetric(100*achieved/bound, "%-of-littles-law")
 	}

@@ -11,13 +11,15 @@
 // The API key comes from BLUESHIFT_API_KEY or --api-key-file, never from a
 // flag value (which would land in shell history and ps output).
 //
-// The files of this command: main.go dispatches; signals.go turns Ctrl-C
-// and SIGTERM into contexts; config.go holds the flags and how they combine
-// with the environment; one.go calls for a single customer; input.go,
-// csv.go, ndjson.go, jsonscan.go, field.go, utf16.go and lines.go read
-// bulk input; results.go
-// writes and resumes the results file; runfile.go runs a bulk command end
-// to end, bulk.go is its engine and outage.go notices an outage.
+// How a bulk run flows, and where each step lives: main.go dispatches and
+// signals.go turns Ctrl-C and SIGTERM into contexts; flags.go holds the
+// flags and how they combine with the environment; onecustomer.go calls
+// for a single customer. A bulk run (bulkcommand.go) reads its input
+// through package internal/input (CSV or JSON, one Record per customer),
+// holds its results file locked and reads it back for --resume through
+// package internal/resultsfile, then runs the engine, package
+// internal/bulk; summary.go prints the outcome and picks the exit code. fakeserver.go and
+// fakeserverlog.go serve and watch the fake.
 package main
 
 import (
@@ -34,6 +36,7 @@ const (
 	exitOK          = 0
 	exitFailures    = 1 // some records failed or were invalid
 	exitUsage       = 2 // usage or configuration error
+	exitResults     = 3 // the results file could not be written: --resume continues
 	exitInterrupted = 130
 )
 

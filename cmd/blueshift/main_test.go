@@ -16,6 +16,7 @@ import (
 
 	"github.com/blueshift-go/blueshift"
 	"github.com/blueshift-go/blueshift/blueshifttest"
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/resultsfile"
 )
 
 // cli runs the command in-process against fake and returns its exit code,
@@ -45,13 +46,13 @@ func writeFile(t *testing.T, name, content string) string {
 // resultsOf returns the results file's record entries, and the last entry
 // of each line, checking that the file starts with its header and that
 // every other line is a record.
-func resultsOf(t *testing.T, path string) ([]result, map[int]result) {
+func resultsOf(t *testing.T, path string) ([]resultsfile.Result, map[int]resultsfile.Result) {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
 	defer f.Close()
-	var all []result
-	last := map[int]result{}
+	var all []resultsfile.Result
+	last := map[int]resultsfile.Result{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 1<<20)
 	require.True(t, sc.Scan(), "a header line")
@@ -61,7 +62,7 @@ func resultsOf(t *testing.T, path string) ([]result, map[int]result) {
 	require.Contains(t, header, "command")
 	require.Contains(t, header, "base_url")
 	for sc.Scan() {
-		var r result
+		var r resultsfile.Result
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &r), sc.Text())
 		require.Positive(t, r.Line, sc.Text())
 		all = append(all, r)
@@ -185,7 +186,7 @@ func TestBulkRunUnderInjectedFailures(t *testing.T) {
 	for i := range n {
 		r, ok := last[i+2] // line 1 is the header
 		require.True(t, ok, "line %d", i+2)
-		assert.Equal(t, outcomeOK, r.Outcome)
+		assert.Equal(t, resultsfile.OutcomeOK, r.Outcome)
 		assert.Equal(t, email(i), r.Email)
 		assert.Equal(t, fmt.Sprintf("C%d", i), r.CustomerID)
 		assert.Regexp(t, `^fake-\d{8}$`, r.RequestID)
@@ -236,7 +237,7 @@ func TestInterruptedRunResumesExactlyTheRest(t *testing.T) {
 	all, last := resultsOf(t, results)
 	assert.Len(t, all, n)
 	for _, r := range last {
-		assert.Equal(t, outcomeOK, r.Outcome)
+		assert.Equal(t, resultsfile.OutcomeOK, r.Outcome)
 	}
 }
 
@@ -261,7 +262,7 @@ func TestResumeRetriesOnlyWhatFailed(t *testing.T) {
 	assert.Len(t, all, 13)
 	assert.Len(t, last, 10)
 	for _, r := range last {
-		assert.Equal(t, outcomeOK, r.Outcome)
+		assert.Equal(t, resultsfile.OutcomeOK, r.Outcome)
 	}
 }
 
@@ -283,29 +284,29 @@ func TestBadKeyStopsEarly(t *testing.T) {
 func TestInputFormats(t *testing.T) {
 	for _, tc := range []struct {
 		name, file, content string
-		want                map[int]result // line → expected outcome and identifiers
+		want                map[int]resultsfile.Result // line → expected outcome and identifiers
 	}{
 		{"csv with BOM, quoted commas, extra and missing columns", "c.csv",
 			"\ufeffname,Email ,customer_id\n\"Doe, Ann\",\"ann,x" + "\x40example.com\",C1\nBob,,C2\nShort\n\"multi\nline\",m" + "\x40example.com\n,,\n",
-			map[int]result{
-				2: {Outcome: outcomeOK, Email: "ann,x\x40example.com", CustomerID: "C1"},
-				3: {Outcome: outcomeOK, CustomerID: "C2"},
-				4: {Outcome: outcomeInvalid, Message: "customer needs an email, customer_id, cookie or device_id"},
-				5: {Outcome: outcomeOK, Email: "m\x40example.com"},
-				7: {Outcome: outcomeInvalid, Message: "customer needs an email, customer_id, cookie or device_id"},
+			map[int]resultsfile.Result{
+				2: {Outcome: resultsfile.OutcomeOK, Email: "ann,x\x40example.com", CustomerID: "C1"},
+				3: {Outcome: resultsfile.OutcomeOK, CustomerID: "C2"},
+				4: {Outcome: resultsfile.OutcomeInvalid, Message: "customer needs an email, customer_id, cookie or device_id"},
+				5: {Outcome: resultsfile.OutcomeOK, Email: "m\x40example.com"},
+				7: {Outcome: resultsfile.OutcomeInvalid, Message: "customer needs an email, customer_id, cookie or device_id"},
 			}},
 		{"ndjson with blank lines and bad lines", "c.ndjson",
 			"{\"email\":\"a\x40example.com\"}\n\n   \n{\"customer_id\":\"C2\",\"other\":1}\nnot json\n{\"email\":true}\n{}\n{\"email\":\"b\x40example.com\",\"customer_id\":\"C3\"}",
-			map[int]result{
-				1: {Outcome: outcomeOK, Email: "a\x40example.com"},
-				4: {Outcome: outcomeOK, CustomerID: "C2"},
-				5: {Outcome: outcomeInvalid, Message: "not a JSON object"},
-				6: {Outcome: outcomeInvalid, Message: "email is not a string or an integer"},
-				7: {Outcome: outcomeInvalid, Message: "customer needs an email, customer_id, cookie or device_id"},
-				8: {Outcome: outcomeOK, Email: "b\x40example.com", CustomerID: "C3"},
+			map[int]resultsfile.Result{
+				1: {Outcome: resultsfile.OutcomeOK, Email: "a\x40example.com"},
+				4: {Outcome: resultsfile.OutcomeOK, CustomerID: "C2"},
+				5: {Outcome: resultsfile.OutcomeInvalid, Message: "not a JSON object"},
+				6: {Outcome: resultsfile.OutcomeInvalid, Message: "email is not a string or an integer"},
+				7: {Outcome: resultsfile.OutcomeInvalid, Message: "customer needs an email, customer_id, cookie or device_id"},
+				8: {Outcome: resultsfile.OutcomeOK, Email: "b\x40example.com", CustomerID: "C3"},
 			}},
 		{"ndjson detected by content", "customers.txt", "\n{\"customer_id\":\"C1\"}\n",
-			map[int]result{2: {Outcome: outcomeOK, CustomerID: "C1"}}},
+			map[int]resultsfile.Result{2: {Outcome: resultsfile.OutcomeOK, CustomerID: "C1"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := blueshifttest.NewServer()
@@ -314,7 +315,7 @@ func TestInputFormats(t *testing.T) {
 			code, _, stderr := cli(t, context.Background(), fake, "", "start-tracking", "--file", writeFile(t, tc.file, tc.content), "--results", results, "--rate", "1000")
 			wantCode := exitOK
 			for _, r := range tc.want {
-				if r.Outcome != outcomeOK {
+				if r.Outcome != resultsfile.OutcomeOK {
 					wantCode = exitFailures
 				}
 			}
@@ -445,7 +446,7 @@ func TestOutageStopsTheRunInsteadOfFailingEveryRecord(t *testing.T) {
 	// ended failed after their 2 attempts; the calls cut are left out.
 	assert.LessOrEqual(t, len(all), 8)
 	for _, r := range all {
-		assert.Equal(t, outcomeFailed, r.Outcome)
+		assert.Equal(t, resultsfile.OutcomeFailed, r.Outcome)
 		assert.Equal(t, 2, r.Attempts)
 	}
 	assert.LessOrEqual(t, len(fake.Requests()), 16+4, "the 16 failed attempts, and at most one more per worker")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/blueshift-go/blueshift"
 	"github.com/blueshift-go/blueshift/blueshifttest"
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/resultsfile"
 )
 
 // genRecord is one record of a generated input file.
@@ -26,12 +27,48 @@ type genRecord struct {
 
 // genFile writes a random bulk input and returns its records: CSV (with
 // quoted fields holding delimiters, quotes and newlines, blank lines, a
-// BOM, CRLF) or NDJSON (with integer IDs, blank and broken lines).
+// BOM, CRLF), NDJSON (with integer IDs, blank and broken lines) or a JSON
+// array (elements that share lines, and elements that are not objects).
 func genFile(rng *rand.Rand, n int) (string, string, []genRecord) {
-	if rng.IntN(3) == 0 {
+	switch rng.IntN(6) {
+	case 0, 1:
 		return genNDJSON(rng, n)
+	case 2:
+		return genJSONArray(rng, n)
 	}
 	return genCSV(rng, n)
+}
+
+// genJSONArray writes a JSON array whose elements start on new lines or
+// share one; a record's line is where its element starts, or one more
+// than the element before's.
+func genJSONArray(rng *rand.Rand, n int) (string, string, []genRecord) {
+	var b strings.Builder
+	var recs []genRecord
+	line, last := int64(1), int64(0)
+	b.WriteString("[")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		for rng.IntN(2) == 0 {
+			b.WriteString("\n  ")
+			line++
+		}
+		at := max(line, last+1)
+		last = at
+		if rng.IntN(10) == 0 {
+			b.WriteString(`"not an object"`)
+			recs = append(recs, genRecord{line: at})
+			continue
+		}
+		c, valid := genCustomer(rng, i)
+		text, _ := json.Marshal(map[string]any{"email": c.Email, "customer_id": c.CustomerID, "cookie": c.Cookie, "device_id": c.DeviceID, "tags": []any{1, map[string]any{"a": nil}}})
+		b.Write(text)
+		recs = append(recs, genRecord{line: at, customer: c, valid: valid})
+	}
+	b.WriteString("\n]\n")
+	return "c.json", b.String(), recs
 }
 
 // genCustomer returns customer i with a random non-empty set of identifiers,
@@ -107,7 +144,7 @@ func genNDJSON(rng *rand.Rand, n int) (string, string, []genRecord) {
 			line++
 		}
 		line++
-		if rng.IntN(10) == 0 {
+		if i > 0 && rng.IntN(10) == 0 { // a first line that is not JSON ends the input
 			b.WriteString("{not json\n")
 			recs = append(recs, genRecord{line: line})
 			continue
@@ -155,9 +192,9 @@ func okKeys(t *testing.T, path string) map[string]bool {
 	}
 	lines := strings.Split(string(b), "\n")
 	for _, l := range lines[:len(lines)-1] {
-		var r result
+		var r resultsfile.Result
 		require.NoError(t, json.Unmarshal([]byte(l), &r))
-		if r.Outcome == outcomeOK {
+		if r.Outcome == resultsfile.OutcomeOK {
 			ok[customerKey(blueshift.Customer{Email: r.Email, CustomerID: r.CustomerID, Cookie: r.Cookie, DeviceID: r.DeviceID})] = true
 		}
 	}
@@ -268,16 +305,16 @@ func checkFinal(t *testing.T, results string, recs []genRecord, must bool) bool 
 	all, last := resultsOf(t, results)
 	finals := map[int]int{}
 	for _, r := range all {
-		if r.Outcome == outcomeOK || r.Outcome == outcomeInvalid {
+		if r.Outcome == resultsfile.OutcomeOK || r.Outcome == resultsfile.OutcomeInvalid {
 			finals[r.Line]++
 		}
 	}
 	want := map[int]bool{}
 	for _, rec := range recs {
 		want[int(rec.line)] = true
-		wantOutcome := outcomeInvalid
+		wantOutcome := resultsfile.OutcomeInvalid
 		if rec.valid {
-			wantOutcome = outcomeOK
+			wantOutcome = resultsfile.OutcomeOK
 		}
 		r, ok := last[int(rec.line)]
 		complete := ok && r.Outcome == wantOutcome && finals[int(rec.line)] == 1

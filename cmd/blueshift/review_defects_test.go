@@ -23,6 +23,9 @@ import (
 
 	"github.com/blueshift-go/blueshift"
 	"github.com/blueshift-go/blueshift/blueshifttest"
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/bulk"
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/resultsfile"
 )
 
 func TestOneCustomerBadKeyExitsTwoLikeBulk(t *testing.T) {
@@ -126,7 +129,7 @@ func TestResumeRefusesAResultsFileThatNeverEnds(t *testing.T) {
 
 // runLines runs start-tracking over input and returns the exit code, the
 // bodies the fake received, and the last result of each input line.
-func runLines(t *testing.T, name, input string) (int, []string, map[int]result) {
+func runLines(t *testing.T, name, input string) (int, []string, map[int]resultsfile.Result) {
 	t.Helper()
 	fake := blueshifttest.NewServer()
 	defer fake.Close()
@@ -149,10 +152,10 @@ func TestNDJSONStringThatIsNotUTF8IsInvalidNotSent(t *testing.T) {
 	code, sent, last := runLines(t, "c.ndjson", input)
 	assert.Equal(t, exitFailures, code)
 	for line := 1; line <= 4; line++ {
-		assert.Equal(t, outcomeInvalid, last[line].Outcome, "line %d", line)
+		assert.Equal(t, resultsfile.OutcomeInvalid, last[line].Outcome, "line %d", line)
 		assert.Equal(t, "invalid identifier: email is not valid UTF-8", last[line].Message, "line %d", line)
 	}
-	assert.Equal(t, outcomeInvalid, last[8].Outcome)
+	assert.Equal(t, resultsfile.OutcomeInvalid, last[8].Outcome)
 	assert.Equal(t, "invalid identifier: customer_id is not valid UTF-8", last[8].Message)
 	assert.Equal(t, []string{
 		"{\"email\":\"\U00010000\x40example.com\"}",
@@ -169,7 +172,7 @@ func TestNDJSONMemberNamedTwiceIsInvalid(t *testing.T) {
 	code, sent, last := runLines(t, "c.ndjson", input)
 	assert.Equal(t, exitFailures, code)
 	for line := 1; line <= 3; line++ {
-		assert.Equal(t, outcomeInvalid, last[line].Outcome, "line %d", line)
+		assert.Equal(t, resultsfile.OutcomeInvalid, last[line].Outcome, "line %d", line)
 		assert.Contains(t, last[line].Message, "two members hold the", "line %d", line)
 	}
 	assert.Equal(t, []string{`{"email":"ok@example.com"}`}, sent, "other members may repeat")
@@ -192,7 +195,7 @@ func TestNDJSONHugeMemberKeepsMemoryFlat(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	rr, _, err := newRecordReader("c.ndjson", bytes.NewReader(line), inputOptions{})
+	rr, _, err := input.NewReader("c.ndjson", bytes.NewReader(line), input.Options{})
 	require.NoError(t, err)
 	rec, err := rr.Next()
 	require.NoError(t, err)
@@ -225,7 +228,7 @@ func TestBulkTrimsLikeTheClientBeforeLimitingLength(t *testing.T) {
 		require.NoError(t, err)
 		ndjsonIn.WriteString(`{"email":` + string(quoted) + `}` + "\n")
 		if err := (blueshift.Customer{Email: v}).Validate(); err != nil {
-			wantInvalid[i] = errText(err)
+			wantInvalid[i] = bulk.ErrText(err)
 			continue
 		}
 		want = append(want, `{"email":"`+blueshift.Customer{Email: v}.Trimmed().Email+`"}`)
@@ -240,7 +243,7 @@ func TestBulkTrimsLikeTheClientBeforeLimitingLength(t *testing.T) {
 				offset = 2
 			}
 			for i, msg := range wantInvalid {
-				assert.Equal(t, outcomeInvalid, last[i+offset].Outcome, "value %d", i)
+				assert.Equal(t, resultsfile.OutcomeInvalid, last[i+offset].Outcome, "value %d", i)
 				assert.Equal(t, msg, last[i+offset].Message, "value %d", i)
 			}
 		})

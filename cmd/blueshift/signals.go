@@ -21,6 +21,10 @@ func interrupts() (soft, hard context.Context) {
 	hard, stopHard := context.WithCancel(context.Background())
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	// A closed stdout or stderr pipe ("… 2>&1 | head -1") must not end a
+	// run by SIGPIPE before its results are recorded: with SIGPIPE
+	// notified, a write to it fails with EPIPE instead, and the run goes on.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	go func() {
 		<-signals
 		stopSoft()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +31,9 @@ func TestMain(m *testing.M) {
 		var args []string
 		if err := json.Unmarshal([]byte(os.Getenv(childEnv+"_ARGS")), &args); err != nil {
 			panic(err)
+		}
+		if n, err := strconv.ParseUint(os.Getenv(childEnv+"_FSIZE"), 10, 64); err == nil {
+			limitFileSize(n) // as "ulimit -f": writes past n bytes fail
 		}
 		ctx, hard := interrupts()
 		os.Exit(run(withHardStop(ctx, hard), args, os.Stdin, os.Stdout, os.Stderr))

@@ -1,4 +1,4 @@
-package main
+package bulk
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/blueshift-go/blueshift"
 )
 
-// attemptWatch sits under the client, sees every attempt of every call,
+// AttemptWatch sits under the client, sees every attempt of every call,
 // and reports an outage when attempts fail in a row, across all workers,
 // with a transient error (network error, attempt timeout, or a status
 // Blueshift says to retry) and no answer of any other kind between them:
@@ -20,7 +20,7 @@ import (
 // kind (Blueshift answering 429 or 503 to everything). Counting attempts
 // rather than records bounds the time to notice a black hole by about two
 // attempt timeouts plus a backoff, instead of every record's retries.
-type attemptWatch struct {
+type AttemptWatch struct {
 	base     http.RoundTripper
 	noAnswer int
 	anyLimit int
@@ -34,18 +34,18 @@ type attemptWatch struct {
 	quiet      bool        // the run cut its calls: their errors are not Blueshift's
 }
 
-// newAttemptWatch returns a watch over a transport sized for concurrency
+// NewAttemptWatch returns a watch over a transport sized for concurrency
 // calls in flight.
-func newAttemptWatch(noAnswer, anyLimit, concurrency int, timeout time.Duration) *attemptWatch {
+func NewAttemptWatch(noAnswer, anyLimit, concurrency int, timeout time.Duration) *AttemptWatch {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxConnsPerHost = concurrency
 	t.MaxIdleConnsPerHost = concurrency
 	t.MaxIdleConns = max(t.MaxIdleConns, concurrency)
-	return &attemptWatch{base: t, noAnswer: noAnswer, anyLimit: anyLimit, timeout: timeout}
+	return &AttemptWatch{base: t, noAnswer: noAnswer, anyLimit: anyLimit, timeout: timeout}
 }
 
 // RoundTrip implements http.RoundTripper.
-func (w *attemptWatch) RoundTrip(req *http.Request) (*http.Response, error) {
+func (w *AttemptWatch) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := w.base.RoundTrip(req)
 	switch {
 	case err != nil && errors.Is(context.Cause(req.Context()), context.Canceled):
@@ -53,7 +53,7 @@ func (w *attemptWatch) RoundTrip(req *http.Request) (*http.Response, error) {
 	case err != nil && req.Context().Err() != nil:
 		w.failed(fmt.Sprintf("no answer within --timeout %s", w.timeout), false)
 	case err != nil:
-		w.failed(errText(err), false)
+		w.failed(ErrText(err), false)
 	case transientStatus(resp.StatusCode):
 		w.failed(fmt.Sprintf("status %d", resp.StatusCode), true)
 	default:
@@ -65,7 +65,7 @@ func (w *attemptWatch) RoundTrip(req *http.Request) (*http.Response, error) {
 // CloseIdleConnections closes the idle connections of the transport under
 // the watch, so that the client can drop a pool of dead keep-alive
 // connections.
-func (w *attemptWatch) CloseIdleConnections() {
+func (w *AttemptWatch) CloseIdleConnections() {
 	if t, ok := w.base.(interface{ CloseIdleConnections() }); ok {
 		t.CloseIdleConnections()
 	}
@@ -78,7 +78,7 @@ func transientStatus(code int) bool {
 }
 
 // failed counts a failed attempt, which got an answer (a status) or not.
-func (w *attemptWatch) failed(why string, answered bool) {
+func (w *AttemptWatch) failed(why string, answered bool) {
 	w.mu.Lock()
 	if w.quiet || w.reported {
 		w.mu.Unlock()
@@ -95,31 +95,32 @@ func (w *attemptWatch) failed(why string, answered bool) {
 	n := w.failures
 	w.mu.Unlock()
 	if report != nil {
-		report(&outageError{attempts: n, last: why})
+		report(&OutageError{attempts: n, last: why})
 	}
 }
 
 // answered resets the count: Blueshift answered.
-func (w *attemptWatch) answered() {
+func (w *AttemptWatch) answered() {
 	w.mu.Lock()
 	w.failures, w.unanswered = 0, 0
 	w.mu.Unlock()
 }
 
 // silence stops counting: the run is cutting its own calls.
-func (w *attemptWatch) silence() {
+func (w *AttemptWatch) silence() {
 	w.mu.Lock()
 	w.quiet = true
 	w.mu.Unlock()
 }
 
-// outageError stops a run in which many attempts in a row failed with
+// OutageError stops a run in which many attempts in a row failed with
 // transient errors.
-type outageError struct {
+type OutageError struct {
 	attempts int
 	last     string
 }
 
-func (e *outageError) Error() string {
+// Error says how many attempts failed in a row, and the last failure.
+func (e *OutageError) Error() string {
 	return fmt.Sprintf("the last %d attempts, across all calls in flight, all failed (last: %s): Blueshift looks unreachable or overloaded", e.attempts, e.last)
 }

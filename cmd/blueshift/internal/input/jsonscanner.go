@@ -1,4 +1,4 @@
-package main
+package input
 
 import (
 	"bufio"
@@ -17,13 +17,15 @@ const maxJSONDepth = 10000
 // byteSink takes the decoded bytes of a JSON string or number.
 type byteSink interface{ add(b byte) }
 
-// jsonScanner reads JSON from one line of its input, strictly (RFC 8259),
-// a byte at a time, without keeping values: a value of any size is checked
-// and dropped, and only what a byteSink keeps is kept. A newline is never
-// read as part of a value: it ends the line, so that a line that is not
-// JSON ends there.
+// jsonScanner reads JSON strictly (RFC 8259), a byte at a time, without
+// keeping values: a value of any size is checked and dropped, and only
+// what a byteSink keeps is kept. For NDJSON a newline is never read as
+// part of a value: it ends the line, so that a line that is not JSON ends
+// there. In multiline mode (a JSON array) a newline is white space.
 type jsonScanner struct {
-	r *bufio.Reader
+	r         *bufio.Reader
+	multiline bool
+	line      int64 // line of the next byte, from 1, in multiline mode
 }
 
 // peek returns the next byte without reading it.
@@ -44,7 +46,7 @@ func (s *jsonScanner) next() (byte, error) {
 		return 0, errNotJSON
 	case err != nil:
 		return 0, err
-	case b == '\n':
+	case b == '\n' && !s.multiline:
 		return 0, errNotJSON
 	}
 	_, _ = s.r.ReadByte()
@@ -64,7 +66,12 @@ func (s *jsonScanner) expect(want byte) error {
 func (s *jsonScanner) skipSpace() {
 	for {
 		b, err := s.peek()
-		if err != nil || (b != ' ' && b != '\t' && b != '\r') {
+		switch {
+		case err != nil:
+			return
+		case b == '\n' && s.multiline:
+			s.line++
+		case b == '\n' || !isBlank(b): // JSON's white space is isBlank's
 			return
 		}
 		_, _ = s.r.ReadByte()

@@ -1,4 +1,4 @@
-package main
+package bulk
 
 import (
 	"fmt"
@@ -11,15 +11,15 @@ import (
 	"golang.org/x/term"
 )
 
-// progress reports a bulk run's advance on stderr.
-type progress interface {
+// Progress reports a bulk run's advance on stderr.
+type Progress interface {
 	add()    // one record finished
 	finish() // the run is over
 }
 
-// newProgress returns a live bar when w is a terminal, and otherwise a
+// NewProgress returns a live bar when w is a terminal, and otherwise a
 // plain status line every interval. total is -1 when unknown (stdin).
-func newProgress(w io.Writer, total int, interval time.Duration) progress {
+func NewProgress(w io.Writer, total int, interval time.Duration) Progress {
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		return &barProgress{bar: progressbar.NewOptions(total,
 			progressbar.OptionSetWriter(w),

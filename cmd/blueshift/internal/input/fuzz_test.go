@@ -1,9 +1,8 @@
-package main
+package input
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -50,7 +49,7 @@ func FuzzCSVParser(f *testing.F) {
 				got, wantField := p.fields[i], wantRec[i]
 				trimmed := blueshift.Customer{Email: wantField}.Trimmed().Email
 				if got.cut {
-					require.Greater(t, len(trimmed), maxField-utf8.UTFMax, "field %d", i)
+					require.Greater(t, len(trimmed), MaxField-utf8.UTFMax, "field %d", i)
 				} else {
 					require.Equal(t, trimmed, blueshift.Customer{Email: string(got.buf)}.Trimmed().Email, "field %d", i)
 					leading := strings.TrimLeftFunc(wantField, func(r rune) bool { return unicode.IsSpace(r) || r == '\u200b' || r == '\ufeff' })
@@ -88,11 +87,11 @@ func FuzzRecordReader(f *testing.F) {
 		f.Add([]byte(seed), "", byte(0))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, name string, d byte) {
-		opt := inputOptions{delimiter: []byte{0, ',', ';', '\t'}[int(d)%4]}
+		opt := Options{Delimiter: []byte{0, ',', ';', '\t'}[int(d)%4]}
 		if d&4 != 0 {
-			opt.columns[slotEmail] = "email"
+			opt.Columns.Flags[SlotEmail] = "email"
 		}
-		rr, _, err := newRecordReader(name, bytes.NewReader(data), opt)
+		rr, _, err := NewReader(name, bytes.NewReader(data), opt)
 		if err != nil {
 			return
 		}
@@ -106,41 +105,12 @@ func FuzzRecordReader(f *testing.F) {
 			last = rec.Line
 			c := rec.Customer
 			for _, v := range []string{c.Email, c.CustomerID, c.Cookie, c.DeviceID} {
-				require.LessOrEqual(t, len(v), maxField)
+				require.LessOrEqual(t, len(v), MaxField)
 			}
 			if rec.Invalid == "" {
 				require.NoError(t, c.Validate())
 			}
 		}
-	})
-}
-
-// FuzzReadResults reads any bytes as a results file for --resume: it
-// never panics, keeps one entry per line in increasing order, and reads
-// back exactly what the writer wrote for records appended after them.
-func FuzzReadResults(f *testing.F) {
-	f.Add([]byte(`{"version":1,"command":"start-tracking","base_url":"https://api.getblueshift.com"}`+"\n"+`{"line":2,"email":"a","outcome":"ok"}`+"\n"), "a\x40b", int64(3))
-	f.Add([]byte(`{"line":2}`+"\n"), "", int64(1))
-	f.Add([]byte(`{"command":"x"}`+"\n"+`{"line":2,"outcome":"ok"`), "\xff", int64(9))
-	f.Fuzz(func(t *testing.T, data []byte, id string, line int64) {
-		h, ix, err := readResults(context.Background(), bytes.NewReader(data))
-		if err != nil {
-			return
-		}
-		require.NotEmpty(t, h.Command)
-		for i := 1; i < len(ix.entries); i++ {
-			require.Less(t, ix.entries[i-1].line, ix.entries[i].line)
-		}
-		if line <= 0 || line > 1<<40 || !bytes.HasSuffix(data, []byte("\n")) {
-			return
-		}
-		rec := record{Line: line, Customer: blueshift.Customer{Email: id, CustomerID: strings.ToUpper(id)}}
-		var buf bytes.Buffer
-		buf.Write(data)
-		require.NoError(t, newResultsWriter(&buf).write(newResult(rec, outcomeOK, "ok")))
-		_, ix, err = readResults(context.Background(), &buf)
-		require.NoError(t, err)
-		require.Equal(t, outcomeOK, ix.cursor().lookup(rec), "the appended ok record is found again")
 	})
 }
 
@@ -165,10 +135,14 @@ func checkNDJSONLine(t *testing.T, line []byte) {
 		return
 	}
 	trimmed := bytes.TrimLeft(line, " \t\r")
-	if len(bytes.TrimSpace(line)) == 0 {
-		return // a blank line: no record
+	if len(bytes.TrimSpace(line)) == 0 || trimmed[0] == '[' {
+		return // a blank line: no record; an array: FuzzJSONArray
 	}
-	rr := newNDJSONReader(bufio.NewReaderSize(bytes.NewReader(line), 16), inputOptions{})
+	// After a first line that is an object: a first line that is not one
+	// ends the input instead (errNotNDJSON).
+	rr := newJSONReader(bufio.NewReaderSize(bytes.NewReader(append([]byte("{}\n"), line...)), 16), Options{})
+	_, err := rr.Next()
+	require.NoError(t, err)
 	rec, err := rr.Next()
 	require.NoError(t, err)
 	// json.Valid, not Unmarshal: Unmarshal refuses valid JSON whose number
@@ -189,4 +163,48 @@ func checkNDJSONLine(t *testing.T, line []byte) {
 	}
 	_, err = rr.Next()
 	require.ErrorIs(t, err, io.EOF)
+}
+
+// FuzzJSONArray checks the array reader against encoding/json: an input
+// that starts with '[' yields one record per element and then io.EOF
+// exactly when encoding/json reads it as one array, and otherwise ends
+// with an error, never io.EOF.
+func FuzzJSONArray(f *testing.F) {
+	for _, seed := range []string{
+		"[]", "[\n {\"email\": \"a@b.c\"},\n {\"email\": 1}\n]\n", "[{\"a\":[1,2,{}]}, 3, \"x\", null]", "[{}", "[{},]", "[{}] x", "[{} {}]", " [\r\n{\"email\":\"\\u00e9\"}]",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		trimmed := bytes.TrimLeft(data, " \t\r\n")
+		if len(trimmed) == 0 || trimmed[0] != '[' || bytes.Contains(data, []byte("\r")) {
+			return // not an array; a lone CR is read as a line end first
+		}
+		var elements []json.RawMessage
+		valid := json.Valid(data) && json.Unmarshal(data, &elements) == nil
+		rr, _, err := NewReader("in.json", bytes.NewReader(data), Options{})
+		if err != nil { // UTF-16 without a BOM: never valid JSON
+			require.False(t, valid, "%q: %v", data, err)
+			return
+		}
+		n, last := 0, int64(0)
+		for {
+			rec, err := rr.Next()
+			if err != nil {
+				if valid {
+					require.ErrorIs(t, err, io.EOF, "%q", data)
+					require.Equal(t, len(elements), n, "%q", data)
+				} else {
+					require.NotErrorIs(t, err, io.EOF, "%q", data)
+				}
+				return
+			}
+			require.Greater(t, rec.Line, last)
+			last = rec.Line
+			n++
+			if valid && bytes.HasPrefix(bytes.TrimLeft(elements[n-1], " \t\r\n"), []byte("{")) != (rec.Invalid != "not a JSON object") {
+				t.Fatalf("%q: element %d: %q", data, n, rec.Invalid)
+			}
+		}
+	})
 }

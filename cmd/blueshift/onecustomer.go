@@ -12,19 +12,22 @@ import (
 	"golang.org/x/term"
 
 	"github.com/blueshift-go/blueshift"
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/bulk"
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
 )
 
 // runOne makes one call and prints its outcome. stop-tracking asks for
 // confirmation on a terminal, and needs --yes otherwise.
 func runOne(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stdout, stderr io.Writer) int {
-	if cfg.command == "stop-tracking" && !cfg.yes {
-		if code, ok := confirm(ctx, stdin, stderr); !ok {
-			return code
-		}
-	}
 	client, err := cfg.newClient(nil)
 	if err != nil {
 		return usageError(stderr, cfg.command, "%v", err)
+	}
+	if cfg.command == "stop-tracking" && !cfg.yes {
+		what := fmt.Sprintf("sending the %s to Blueshift at %s", strings.Join(given(cfg.one), " and "), hostOf(client.BaseURL()))
+		if code, ok := confirm(ctx, stdin, stderr, what); !ok {
+			return code
+		}
 	}
 	call := client.StartTracking
 	if cfg.command == "stop-tracking" {
@@ -32,7 +35,7 @@ func runOne(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stdout, s
 	}
 	resp, err := call(ctx, cfg.one)
 	if err != nil {
-		fmt.Fprintf(stderr, "blueshift %s: %s%s\n", cfg.command, errText(err), cfg.hint(err))
+		fmt.Fprintf(stderr, "blueshift %s: %s%s\n", cfg.command, bulk.ErrText(err), cfg.hint(err))
 		switch {
 		case ctx.Err() != nil:
 			return exitInterrupted
@@ -63,12 +66,12 @@ func isTerminal(r io.Reader) bool {
 // confirm asks on a terminal whether to delete one customer's data; without
 // a terminal it refuses, since --yes was not given. It returns false with
 // the exit code when the command must not go on.
-func confirm(ctx context.Context, stdin io.Reader, stderr io.Writer) (int, bool) {
+func confirm(ctx context.Context, stdin io.Reader, stderr io.Writer, what string) (int, bool) {
 	const name = "stop-tracking"
 	if !isTerminal(stdin) {
 		return usageError(stderr, name, "this deletes the customer's personal data in Blueshift: add --yes to confirm (stdin is not a terminal to ask on)"), false
 	}
-	fmt.Fprint(stderr, "blueshift stop-tracking: Blueshift will permanently delete this customer's personal data. Type yes to go on: ")
+	fmt.Fprintf(stderr, "blueshift stop-tracking: %s, which will permanently delete this customer's personal data. Type yes to go on: ", what)
 	answer := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(io.LimitReader(stdin, 256)).ReadString('\n')
@@ -84,4 +87,15 @@ func confirm(ctx context.Context, stdin io.Reader, stderr io.Writer) (int, bool)
 		fmt.Fprintln(stderr)
 		return exitInterrupted, false
 	}
+}
+
+// given names the identifiers given for one customer, never their values.
+func given(c blueshift.Customer) []string {
+	var names []string
+	for slot, v := range [input.NumSlots]string{c.Email, c.CustomerID, c.Cookie, c.DeviceID} {
+		if strings.TrimSpace(v) != "" {
+			names = append(names, input.SlotNames[slot])
+		}
+	}
+	return names
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/blueshift-go/blueshift"
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/bulk"
+	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
 )
 
 // trackingConfig is what the flags of start-tracking and stop-tracking
@@ -35,7 +37,7 @@ type trackingConfig struct {
 	retryWaitMax        time.Duration
 	stopAfter           int // failed attempts in a row that stop a run; 0: 2 × concurrency
 	delimiter           string
-	columns             [numSlots]string // --email-column etc.; "" picks by name
+	columns             input.ColumnRule // --email-column etc.
 }
 
 // bulk reports whether the command runs over a file.
@@ -78,7 +80,7 @@ func newTrackingFlags(c *trackingConfig) *flag.FlagSet {
 	fs.BoolVar(&c.resume, "resume", false, "bulk: continue the run of --results: skip records already ok, append the rest")
 	fs.IntVar(&c.concurrency, "concurrency", 4, "bulk: calls in flight at once (1-256)")
 	c.rate = rateFlag{perSecond: 20}
-	fs.Var(&c.rate, "rate", "bulk: requests per second at most, retries included (Blueshift suggests about 50), or auto: find Blueshift's limit, starting at 10/s (default 20)")
+	fs.Var(&c.rate, "rate", "bulk: requests per second at most, retries included (Blueshift suggests about 50), or auto: find Blueshift's limit, starting at 10/s")
 	fs.Float64Var(&c.rateMax, "rate-max", defaultRateMax, "bulk: with --rate auto, the highest rate it may reach")
 	fs.IntVar(&c.burst, "burst", 1, "bulk: requests that may go at once above a fixed --rate")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "bulk: read and check the input, report what would be sent; send nothing")
@@ -93,9 +95,8 @@ func newTrackingFlags(c *trackingConfig) *flag.FlagSet {
 	fs.DurationVar(&c.progressEvery, "progress-every", 5*time.Second, "bulk: how often to print a status line when stderr is not a terminal")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 30*time.Second, "bulk: on interrupt, how long calls in flight may finish")
 	fs.StringVar(&c.delimiter, "delimiter", "", `bulk: CSV delimiter: ",", ";", "tab" or another character (default: detected from the header)`)
-	for slot, name := range slotNames {
-		flagName := strings.ReplaceAll(name, "_", "-") + "-column"
-		fs.StringVar(&c.columns[slot], flagName, "", "bulk: the CSV column (or NDJSON member) that holds the "+name)
+	for slot, name := range input.SlotNames {
+		fs.StringVar(&c.columns.Flags[slot], input.SlotFlag(slot)[2:], "", "bulk: the CSV column (or JSON member) that holds the "+name+`, matched ignoring case, spaces, _ and -; "none": do not send it`)
 	}
 	fs.BoolVar(&c.yes, "yes", false, "confirm without asking (stop-tracking deletes the customers' personal data)")
 	return fs
@@ -171,10 +172,10 @@ func (c *trackingConfig) numberProblem() string {
 	case c.drainTimeout < 0:
 		return "--drain-timeout must not be negative"
 	}
-	if _, err := parseDelimiter(c.delimiter); err != nil {
+	if _, err := input.ParseDelimiter(c.delimiter); err != nil {
 		return err.Error()
 	}
-	return ""
+	return c.columns.Problem()
 }
 
 // usageError prints a usage or configuration error as one line naming the
@@ -182,12 +183,6 @@ func (c *trackingConfig) numberProblem() string {
 func usageError(stderr io.Writer, command, format string, a ...any) int {
 	fmt.Fprintf(stderr, "blueshift %s: %s\n", command, fmt.Sprintf(format, a...))
 	return exitUsage
-}
-
-// errText is an error's message without the library's "blueshift: "
-// prefixes, for messages that carry the command's own prefix.
-func errText(err error) string {
-	return strings.ReplaceAll(err.Error(), "blueshift: ", "")
 }
 
 // maxKeyFile bounds what is read of --api-key-file.
@@ -216,7 +211,7 @@ func (c *trackingConfig) clientOptions(transport http.RoundTripper) ([]blueshift
 	if c.region != "" {
 		r, err := blueshift.ParseRegion(c.region)
 		if err != nil {
-			return nil, fmt.Errorf("--region: %s", errText(err))
+			return nil, fmt.Errorf("--region: %s", bulk.ErrText(err))
 		}
 		opts = append(opts, blueshift.WithRegion(r))
 	}
@@ -266,7 +261,7 @@ func (c *trackingConfig) newClient(transport http.RoundTripper) (*blueshift.Clie
 	case errors.Is(err, blueshift.ErrInvalidAPIKey):
 		return nil, fmt.Errorf("the API key in %s is not a Blueshift key: it contains ':' or a control character", c.keySource())
 	case err != nil:
-		return nil, errors.New(errText(err))
+		return nil, errors.New(bulk.ErrText(err))
 	}
 	return client, nil
 }
@@ -294,6 +289,7 @@ func printTrackingHelp(w io.Writer, fs *flag.FlagSet, name string) {
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
+	fmt.Fprint(w, "\nExit codes: 0 every record ok; 1 some failed or invalid, an outage, or no records; 2 usage, input or key error, or a results file another run holds; 3 the results file could not be written (--resume continues); 130 interrupted\n")
 	fmt.Fprintf(w, "\nExamples:\n  BLUESHIFT_API_KEY=... blueshift %s --customer-id CUST-12345%s\n  blueshift %s --api-key-file key.txt --file customers.csv --results out.ndjson --rate 50%s\n  blueshift %s --api-key-file key.txt --file customers.csv --results out.ndjson --resume%s\n", name, yes, name, yes, name, yes)
 }
 

@@ -1,4 +1,4 @@
-package main
+package input
 
 import (
 	"unicode"
@@ -7,18 +7,18 @@ import (
 
 // fieldKeeper keeps what an identifier field can hold, as its bytes
 // stream in: leading white space and zero-width characters are dropped
-// (as blueshift.Customer.Trimmed drops them), then at most maxField bytes
+// (as blueshift.Customer.Trimmed drops them), then at most MaxField bytes
 // are kept. Past that, only trimmable characters may follow; anything else
 // marks the field cut, since trimmed it is longer than
 // blueshift.MaxIdentifierBytes. So a field of any size costs at most
-// maxField bytes, and is refused exactly when the client would refuse it.
+// MaxField bytes, and is refused exactly when the client would refuse it.
 type fieldKeeper struct {
 	buf     []byte
 	pend    [utf8.UTFMax]byte // a rune being decoded, before or after buf
 	npend   int
 	started bool // a character that is not trimmed was kept
 	tail    bool // buf is full: only trimmable characters may follow
-	cut     bool // a character that is not trimmed came past maxField
+	cut     bool // a character that is not trimmed came past MaxField
 }
 
 // reset empties the keeper for the next field.
@@ -30,7 +30,7 @@ func (k *fieldKeeper) reset() {
 func (k *fieldKeeper) add(b byte) {
 	switch {
 	case k == nil || k.cut:
-	case k.started && !k.tail && len(k.buf) < maxField:
+	case k.started && !k.tail && len(k.buf) < MaxField:
 		k.buf = append(k.buf, b)
 	default:
 		if k.started && !k.tail {
@@ -50,7 +50,7 @@ func (k *fieldKeeper) addBytes(p []byte) {
 		return
 	}
 	if k.started && !k.tail {
-		room := min(maxField-len(k.buf), len(p))
+		room := min(MaxField-len(k.buf), len(p))
 		k.buf, p = append(k.buf, p[:room]...), p[room:]
 	}
 	for _, b := range p {
@@ -81,7 +81,7 @@ func (k *fieldKeeper) flush() {
 	k.npend = 0
 	r, size := utf8.DecodeRune(pend[:n])
 	switch {
-	case unicode.IsSpace(r) || r == '\u200b' || r == '\ufeff': // as Customer.Trimmed
+	case trimmable(r):
 
 	case !k.started:
 		k.started = true
@@ -109,3 +109,7 @@ func (k *fieldKeeper) finish() {
 		k.npend = 0
 	}
 }
+
+// trimmable reports whether blueshift.Customer.Trimmed drops r at either
+// end of an identifier.
+func trimmable(r rune) bool { return unicode.IsSpace(r) || r == '\u200b' || r == '\ufeff' }

@@ -1,0 +1,94 @@
+package input
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
+)
+
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// decodeInput returns r as UTF-8 with "\n" line ends: UTF-8 (its BOM
+// dropped) as it is, UTF-16 with a BOM decoded by golang.org/x/text (an
+// unpaired surrogate becomes U+FFFD), and a file whose lines end in a lone
+// "\r" (Excel for Mac's "CSV (Macintosh)") with each "\r" read as "\n".
+// UTF-16 without a BOM is refused with the reason: guessing its byte order
+// could send garbled identifiers.
+func decodeInput(r io.Reader) (*bufio.Reader, Info, error) {
+	br := bufio.NewReaderSize(r, readBufferSize)
+	info := Info{encoding: "UTF-8"}
+	var order unicode.Endianness
+	switch b, _ := br.Peek(3); {
+	case bytes.HasPrefix(b, []byte{0xff, 0xfe}):
+		info.encoding, order = "UTF-16LE", unicode.LittleEndian
+	case bytes.HasPrefix(b, []byte{0xfe, 0xff}):
+		info.encoding, order = "UTF-16BE", unicode.BigEndian
+	case bytes.Equal(b, utf8BOM):
+		_, _ = br.Discard(len(utf8BOM))
+	}
+	if info.encoding != "UTF-8" {
+		dec := unicode.UTF16(order, unicode.ExpectBOM).NewDecoder()
+		br = bufio.NewReaderSize(transform.NewReader(br, dec), readBufferSize)
+	} else if looksUTF16(br) {
+		return nil, info, errors.New("the input looks like UTF-16 without a byte order mark (every other byte is zero): save it as UTF-8, or as UTF-16 with a byte order mark")
+	}
+	if crOnly(br) {
+		br = bufio.NewReaderSize(crToLF{br}, readBufferSize)
+	}
+	return br, info, nil
+}
+
+// looksUTF16 reports whether the input starts with at least two characters
+// of UTF-16 text: a zero byte in every other position and none between.
+func looksUTF16(br *bufio.Reader) bool {
+	_, _ = br.Peek(1) // what a pipe has sent, without waiting for more
+	b, _ := br.Peek(min(64, br.Buffered()))
+	b = b[:len(b)&^1]
+	if len(b) < 4 {
+		return false
+	}
+	var zeros [2]int
+	for i, c := range b {
+		if c == 0 {
+			zeros[i&1]++
+		}
+	}
+	half := len(b) / 2
+	return (zeros[0] == half && zeros[1] == 0) || (zeros[1] == half && zeros[0] == 0)
+}
+
+// crOnly reports whether the first line end is a lone "\r". It reads no
+// further than the byte after that line end, nor past the buffer.
+func crOnly(br *bufio.Reader) bool {
+	for n := 1; n < readBufferSize; n++ {
+		b, _ := br.Peek(n)
+		if len(b) < n {
+			return false
+		}
+		switch b[n-1] {
+		case '\n':
+			return false
+		case '\r':
+			next, _ := br.Peek(n + 1)
+			return len(next) == n+1 && next[n] != '\n'
+		}
+	}
+	return false
+}
+
+// crToLF reads "\r" as "\n".
+type crToLF struct{ r io.Reader }
+
+func (c crToLF) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	for i, b := range p[:n] {
+		if b == '\r' {
+			p[i] = '\n'
+		}
+	}
+	return n, err
+}
