@@ -85,16 +85,18 @@ func TestGoalOneClient(t *testing.T) {
 
 // TestGoalLowLimit: L = 5 against a bucket with a burst of 1 (issue 20's
 // goal: ≥ 0.85 × L, ≤ 5% 429s), with the 429 share over the whole run as
-// ratebench counts it. Achieved is met with a margin (0.906-0.922 × L);
-// the 429 share is NOT (5.7-6.3%: 4-5 429s in the first 2 s, while the
-// rate falls from its initial 10/s, then one per cycle of about 6.5 s).
-// TestALowLimitAlone, which counts from 5 s, gives 3.8-4.2%.
+// ratebench counts it. Achieved is met with a margin (0.932 × L). The 429
+// share is NOT met: 5.13% (one 429 per return-and-probe cycle of about
+// 6.5 s, 3% of the calls, and 2 in the first second). Before the first
+// cut took the accepted share (acceptedShare) it was 5.7-6.3%, with 4-5
+// 429s in the first 2 s while the rate stepped down from its initial
+// 10/s; TestALowLimitAlone, which counts from 5 s, gives about 4%.
 func TestGoalLowLimit(t *testing.T) {
 	for seed := uint64(1); seed <= goalSeeds; seed++ {
 		r := runAlone(5, 2*time.Millisecond, 0, 40*time.Second, seed)
 		t.Logf("seed %d: %v", seed, r)
 		assert.GreaterOrEqual(t, r.achieved, 0.88, "seed %d: achieved", seed)
-		assert.LessOrEqual(t, r.share, 0.065, "seed %d: 429 share", seed)
+		assert.LessOrEqual(t, r.share, 0.055, "seed %d: 429 share", seed)
 	}
 }
 
@@ -115,7 +117,8 @@ func TestGoalSlowAnswers(t *testing.T) {
 // TestGoalLateJoiner: 4 clients at L = 100, the 4th from 10 s; the seconds
 // from its start until its successes over a trailing 5-s window reach
 // 0.7 × L/4 a second, as ratebench measures them. Issue 20's goal, 20 s,
-// is NOT met in every seed: 5, 26, 5, 17, 9 and 8 s. Asserted: every
+// is NOT met in every seed: 5, 21, 5, 17, 9 and 8 s (26 s in the second
+// before the first cut took the accepted share). Asserted: every
 // joiner gets there within 30 s, and most within 20.
 func TestGoalLateJoiner(t *testing.T) {
 	const limit, n, late = 100.0, 4, 10
