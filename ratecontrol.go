@@ -28,7 +28,10 @@ import (
 //     the client's own share. Never by more than half (rateMaxCut): after
 //     a stall of the process, few calls went out and the successes say
 //     little. A 429 for a request granted before the last cut says nothing
-//     new and is ignored: one cut per congestion episode.
+//     new and is ignored: one cut per congestion episode. In the first
+//     rateMinWindow, too soon for the successes to measure a rate, the cut
+//     is to rateCut times the share of the rate the server accepted
+//     (successes over answers), if it accepted any (acceptedShare).
 //   - Noise: with at least rateNoiseAnswers answers over the last
 //     rateNoiseWindow (200 in 3 s), a 429 while 429s are at most rateNoise
 //     (1%) of them is taken as noise and ignored: a client at 200/s does
@@ -309,6 +312,26 @@ func (c *rateController) successRate(now time.Time) (float64, bool) {
 	return s + 1/span.Seconds(), true // the count is uncertain by one call
 }
 
+// acceptedShare is, in the first rateMinWindow (too short a history for
+// the successes to measure a rate), the share of r that the server
+// accepted: r times the successes over the answers so far. A client that
+// starts above a low limit (10/s against a limit of 5 with a burst of 1)
+// is then cut to it at its first 429 instead of stepping down one 429 at
+// a time. Without a success yet (a client joining a saturated limit) it
+// says nothing (ok false), and the cut is to rateCut × r.
+func (c *rateController) acceptedShare(now time.Time, r float64) (float64, bool) {
+	history := now.Sub(c.start)
+	if history >= rateMinWindow {
+		return 0, false
+	}
+	history = max(history, time.Millisecond)
+	ok, limited := c.longOK.rate(now, history), c.limited.rate(now, history)
+	if ok == 0 {
+		return 0, false
+	}
+	return r * ok / (ok + limited), true
+}
+
 // congested reports whether the 429s of the last rateNoiseWindow are more
 // than rateNoise of its answers (always, with too little history to
 // tell).
@@ -339,6 +362,9 @@ func (c *rateController) throttled(now time.Time, epoch uint64) (cut bool, from,
 	}
 	r := c.rateAt(now)
 	base, next := r, rateCut*r // too little history to measure successes
+	if s, ok := c.acceptedShare(now, r); ok {
+		base, next = s, rateCut*s
+	}
 	if s, ok := c.successRate(now); ok {
 		// The successes measure the limit (the client's share of it);
 		// the cut is to 0.9 of one more call a second than that, as a

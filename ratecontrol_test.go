@@ -529,3 +529,33 @@ func TestSlowAnswersPaceTheGrowth(t *testing.T) {
 		}
 	}
 }
+
+// TestAnEarlyCutIsToTheAcceptedShare: a 429 in the first rateMinWindow,
+// too soon for the successes to measure a rate, cuts to 0.9 × the share
+// of the rate the server accepted, if it accepted any; a client joining a
+// saturated limit, with no success yet, is cut to 0.9 × its rate.
+func TestAnEarlyCutIsToTheAcceptedShare(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		successes int
+		want      float64
+	}{
+		// At 100 ms the rate is 10·2^0.1 = 10.72/s; one of two answers
+		// was accepted: 0.9 × 5.36, but a cut takes at most half.
+		{"half accepted", 1, 0.5 * 10 * math.Exp2(0.1)},
+		{"three of four accepted", 3, 0.9 * 0.75 * 10 * math.Exp2(0.1)},
+		{"none accepted", 0, 0.9 * 10 * math.Exp2(0.1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newRateController(10, 1000)
+			_, _, ok := c.tryAcquire(t0)
+			require.True(t, ok)
+			for i := range tc.successes {
+				c.succeeded(at(time.Duration(i+1) * 10 * time.Millisecond))
+			}
+			cut, _, to := c.throttled(at(100*time.Millisecond), 0)
+			require.True(t, cut)
+			assert.InDelta(t, tc.want, to, 1e-9)
+		})
+	}
+}
