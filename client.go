@@ -23,8 +23,8 @@ type Client struct {
 	cred      *credential // behind a pointer: printing a Client copy shows only an address
 	userAgent string
 	// hooks are WithHooks' functions; nil without any (hooks.go).
-	hooks     *hookSet
-	retry     *retryablehttp.Client
+	hooks *hookSet
+	retry *retryablehttp.Client
 	// transport is the pool under the auth and timeout layers, sealed: its
 	// buffers hold the last requests, Authorization header included.
 	transport sealed[http.RoundTripper]
