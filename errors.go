@@ -226,18 +226,12 @@ func retryableStatus(code int) bool {
 // maxRequestID bounds a request id.
 const maxRequestID = 128
 
-// requestID returns the response's X-Request-Id header, made safe to print,
-// with the secrets of minAnywhere bytes or more redacted: a request id is
-// an opaque token, where a short customer ID ("1" in "req-1") matches by
-// coincidence only.
+// requestID returns the response's X-Request-Id header, made safe to print
+// like Message: cleaned, with every secret redacted (one shorter than
+// minAnywhere bytes where it stands as a whole token, so "customer 123"
+// loses a customer ID "123" while "req7f" keeps a "7"), and cut.
 func requestID(resp *http.Response, secrets []string) string {
-	var long []string
-	for _, s := range secrets {
-		if len(s) >= minAnywhere {
-			long = append(long, s)
-		}
-	}
-	return safeText(resp.Header.Get("X-Request-Id"), long, maxRequestID)
+	return safeText(resp.Header.Get("X-Request-Id"), secrets, maxRequestID)
 }
 
 // newAPIError builds the error for a non-2xx response from its status,

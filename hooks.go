@@ -265,9 +265,10 @@ func (c *Client) attemptDone(ctx context.Context, st *call, resp *http.Response,
 }
 
 // waitForRateTimed waits for the rate limit like waitForRate and, with
-// hooks, notes how long the coming attempt waited.
+// hooks, notes how long the coming attempt waited: exactly 0 when the
+// client has no rate limit, not the cost of finding that out.
 func (c *Client) waitForRateTimed(ctx context.Context, st *call) error {
-	if st == nil || st.hook == nil {
+	if st == nil || st.hook == nil || (c.limiter == nil && c.adaptive == nil) {
 		return c.waitForRate(ctx)
 	}
 	start := time.Now()

@@ -194,6 +194,25 @@ func TestHooksReportRateWaitAndAdaptiveRate(t *testing.T) {
 	}
 }
 
+// TestHooksRateWaitIsZeroWithoutARateLimit: without WithRateLimit or
+// WithAdaptiveRate, AttemptStartInfo.RateWait is exactly 0, as documented,
+// for first attempts and retries alike.
+func TestHooksRateWaitIsZeroWithoutARateLimit(t *testing.T) {
+	var log hookLog
+	client, _ := setup(t, sequence(respond(503, `{}`), okHandler), blueshift.WithHooks(log.hooks()))
+	for range 3 {
+		_, err := client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
+		require.NoError(t, err)
+	}
+	var waits []time.Duration
+	for _, e := range log.Events() {
+		if st, ok := e.(blueshift.AttemptStartInfo); ok {
+			waits = append(waits, st.RateWait)
+		}
+	}
+	assert.Equal(t, []time.Duration{0, 0, 0, 0}, waits, "the first call's two attempts (one a retry), one each of the others")
+}
+
 func TestHooksNeverSeeTheKeyOrAnIdentifier(t *testing.T) {
 	customer := blueshift.Customer{Email: "secret.ann@example.com", CustomerID: "CUST-SECRET-42", DeviceID: "dev-secret-7"}
 	echoes := func(w http.ResponseWriter, r *http.Request) {

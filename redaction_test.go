@@ -73,7 +73,8 @@ func TestRequestIDIsRedactedBeforeItIsCut(t *testing.T) {
 		"req-ANN.lastname@example.com":                            "req-[redacted]",
 		strings.Repeat("r", 112) + "ann.lastname@example.com":     strings.Repeat("r", 112) + "[redacted]",
 		strings.Repeat("r", 120) + "ann.lastname@exa\xffmple.com": strings.Repeat("r", 120) + "[redacte",
-		"req-7": "req-7", // a short ID in an opaque token is a coincidence
+		"req-7": "req-[redacted]", // a short ID as a whole token, as in Message
+		"req7f": "req7f",          // a short ID inside a token is a coincidence
 	} {
 		resp := &http.Response{Header: http.Header{"X-Request-Id": {header}}}
 		if got := requestID(resp, secrets); got != want {

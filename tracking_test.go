@@ -126,7 +126,7 @@ func TestAny2xxIsSuccess(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client, rec := setup(t, respond(tc.status, tc.body))
-			resp, err := client.StartTracking(context.Background(), blueshift.Customer{CustomerID: "1"})
+			resp, err := client.StartTracking(context.Background(), blueshift.Customer{CustomerID: "C-9"})
 			require.NoError(t, err)
 			assert.Equal(t, tc.status, resp.StatusCode)
 			assert.Equal(t, tc.wantStatus, resp.Status)

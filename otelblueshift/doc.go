@@ -13,7 +13,8 @@
 // fails. The metrics are http.client.request.duration (per attempt) and
 // the counters blueshift.client.calls, blueshift.client.retries and
 // blueshift.client.throttled, plus the gauge blueshift.client.rate with
-// WithAdaptiveRate.
+// WithAdaptiveRate, one point per client, told apart by
+// blueshift.client.id and server.address.
 //
 // Nothing recorded holds the API key, a request body or a customer's
 // identifiers: the hooks never see them.

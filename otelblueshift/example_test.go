@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/blueshift-go/blueshift"
 	"github.com/blueshift-go/blueshift/blueshifttest"
@@ -63,6 +64,26 @@ func ExampleWithTelemetry() {
 	// metric http.client.request.duration
 	// metric blueshift.client.calls
 	// metric blueshift.client.retries
+}
+
+// ExampleWithTelemetry_providers turns telemetry on for one client with
+// providers of its own. A real program builds them with an exporter (OTLP,
+// say) and a batching span processor, or sets the global ones and passes
+// WithTelemetry() alone.
+func ExampleWithTelemetry_providers() {
+	spans := tracetest.NewSpanRecorder() // a real program: an exporter, sdktrace.WithBatcher
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	fake := blueshifttest.NewServer() // Blueshift, in a test
+	defer fake.Close()
+	client, err := blueshift.NewClient(fake.APIKey, blueshift.WithBaseURL(fake.URL),
+		otelblueshift.WithTelemetry(otelblueshift.WithTracerProvider(tp), otelblueshift.WithMeterProvider(mp)))
+	if err != nil {
+		panic(err)
+	}
+	_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "ann@example.com"})
+	fmt.Println(err, spans.Ended()[0].Name())
+	// Output: <nil> StartTracking
 }
 
 // printSpans prints the spans that stdouttrace wrote as JSON, with a few

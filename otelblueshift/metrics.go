@@ -28,7 +28,13 @@ type metrics struct {
 	calls     metric.Int64Counter
 	retries   metric.Int64Counter
 	throttled metric.Int64Counter
-	rate      atomic.Pointer[float64] // the last adaptive rate seen; nil before any
+	rate      atomic.Pointer[rateSeen] // the last adaptive rate seen; nil before any
+}
+
+// rateSeen is an adaptive rate and the attributes it is reported with.
+type rateSeen struct {
+	value float64
+	attrs metric.ObserveOption // blueshift.client.id and server.address
 }
 
 // newMetrics creates the instruments. An instrument the meter refuses is
@@ -50,19 +56,27 @@ func newMetrics(m metric.Meter) *metrics {
 	ms.throttled, err = m.Int64Counter(ThrottledMetric, metric.WithUnit("{response}"),
 		metric.WithDescription("Answers 429 Too Many Requests from Blueshift."))
 	handle(err)
-	_, err = m.Float64ObservableGauge(RateMetric, metric.WithUnit("{request}/s"),
-		metric.WithDescription("The rate of requests the client allows, with WithAdaptiveRate."),
-		metric.WithFloat64Callback(ms.observeRate))
+	gauge, err := m.Float64ObservableGauge(RateMetric, metric.WithUnit("{request}/s"),
+		metric.WithDescription("The rate of requests the client allows, with WithAdaptiveRate."))
+	handle(err)
+	// A callback given to the instrument would be ignored for every client
+	// but the first on a meter: the SDK returns the one instrument again.
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		ms.observeRate(o, gauge)
+		return nil
+	}, gauge)
 	handle(err)
 	return ms
 }
 
-// observeRate reports the adaptive rate once one has been seen.
-func (ms *metrics) observeRate(_ context.Context, o metric.Float64Observer) error {
+// observeRate reports the adaptive rate once one has been seen, with
+// attributes that tell this client's point from another's: every
+// WithTelemetry registers its own callback on the one gauge, and points
+// with the same attributes would overwrite each other.
+func (ms *metrics) observeRate(o metric.Observer, gauge metric.Float64Observable) {
 	if r := ms.rate.Load(); r != nil {
-		o.Observe(*r)
+		o.ObserveFloat64(gauge, r.value, r.attrs)
 	}
-	return nil
 }
 
 func handle(err error) {

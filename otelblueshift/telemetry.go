@@ -3,6 +3,7 @@ package otelblueshift
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -26,6 +27,7 @@ const (
 	RetryReasonKey   = attribute.Key("blueshift.retry.reason")    // the error class that caused a retry
 	RetryWaitKey     = attribute.Key("blueshift.retry.wait")      // the backoff before a retry, in seconds
 	RateLimitWaitKey = attribute.Key("blueshift.rate_limit.wait") // the wait for the rate limit, in seconds
+	ClientIDKey      = attribute.Key("blueshift.client.id")       // which client in the process (a sequence number from 1) the rate gauge reports
 	outcomeSuccess   = "success"
 	outcomeFailure   = "failure"
 	retryEventName   = "retry"
@@ -35,12 +37,15 @@ const (
 // records metrics of every call and attempt with OpenTelemetry, using the
 // global tracer and meter providers unless options say otherwise. Give
 // each client its own WithTelemetry: the rate gauge reports the rate of
-// the client it was given to. It can be combined with blueshift.WithHooks.
+// the client it was given to, under a blueshift.client.id of its own (a
+// sequence number, 1 for the process's first WithTelemetry). It can be
+// combined with blueshift.WithHooks.
 func WithTelemetry(opts ...Option) blueshift.Option {
 	c := newConfig(opts)
 	t := &telemetry{
-		tracer:  c.tracerProvider.Tracer(scope),
-		metrics: newMetrics(c.meterProvider.Meter(scope)),
+		tracer:   c.tracerProvider.Tracer(scope),
+		metrics:  newMetrics(c.meterProvider.Meter(scope)),
+		clientID: ClientIDKey.Int64(lastClientID.Add(1)),
 	}
 	return blueshift.WithHooks(blueshift.Hooks{
 		CallStart:    t.callStart,
@@ -50,10 +55,14 @@ func WithTelemetry(opts ...Option) blueshift.Option {
 	})
 }
 
+// lastClientID is the blueshift.client.id WithTelemetry gave last.
+var lastClientID atomic.Int64
+
 // telemetry turns one client's hook events into spans and metrics.
 type telemetry struct {
 	tracer trace.Tracer
 	*metrics
+	clientID  attribute.KeyValue // blueshift.client.id
 	mu        sync.RWMutex
 	endpoints map[blueshift.CallStartInfo]*endpoint // one per operation
 }
@@ -67,9 +76,10 @@ type endpoint struct {
 	spanOptions []trace.SpanStartOption
 	okAttempt   metric.MeasurementOption // the duration of a 200
 	okCall      metric.MeasurementOption // a call that succeeded
+	rate        metric.ObserveOption     // the client id and server address of the rate gauge
 }
 
-func newEndpoint(info blueshift.CallStartInfo) *endpoint {
+func newEndpoint(info blueshift.CallStartInfo, clientID attribute.KeyValue) *endpoint {
 	e := &endpoint{
 		attrs: []attribute.KeyValue{
 			semconv.HTTPRequestMethodKey.String(info.Method),
@@ -85,6 +95,7 @@ func newEndpoint(info blueshift.CallStartInfo) *endpoint {
 	}
 	e.okAttempt = metricAttrs(append(e.attrs[:len(e.attrs):len(e.attrs)], semconv.HTTPResponseStatusCode(200))...)
 	e.okCall = metricAttrs(e.operation, OutcomeKey.String(outcomeSuccess))
+	e.rate = metric.WithAttributeSet(attribute.NewSet(clientID, semconv.ServerAddress(info.ServerAddress)))
 	return e
 }
 
@@ -104,7 +115,7 @@ func (t *telemetry) endpoint(info blueshift.CallStartInfo) *endpoint {
 	if t.endpoints == nil {
 		t.endpoints = map[blueshift.CallStartInfo]*endpoint{}
 	}
-	e = newEndpoint(info)
+	e = newEndpoint(info, t.clientID)
 	t.endpoints[info] = e
 	return e
 }
@@ -159,7 +170,7 @@ func (t *telemetry) attemptDone(ctx context.Context, info blueshift.AttemptDoneI
 		t.throttled.Add(ctx, 1, metricAttrs(cs.operation))
 	}
 	if info.Rate > 0 {
-		t.rate.Store(&info.Rate)
+		t.rate.Store(&rateSeen{value: info.Rate, attrs: cs.rate})
 	}
 }
 

@@ -313,8 +313,11 @@ func TestTelemetryStopTrackingAndAdaptiveRate(t *testing.T) {
 
 	rate := points(t, r, otelblueshift.RateMetric)
 	require.Len(t, rate, 1)
-	assert.GreaterOrEqual(t, rate[""], 5.0, "at least the initial rate")
-	assert.LessOrEqual(t, rate[""], 100.0)
+	for attrs, value := range rate {
+		assert.Regexp(t, `^blueshift\.client\.id=\d+,server\.address=127\.0\.0\.1$`, attrs)
+		assert.GreaterOrEqual(t, value, 5.0, "at least the initial rate")
+		assert.LessOrEqual(t, value, 100.0)
+	}
 	assertNoSecrets(t, r)
 }
 

@@ -32,8 +32,9 @@ func main() {
 	}
 }
 
-// run discovers the modules under root and writes each to the proxy
-// directory out at the release version, printing one line per module.
+// run discovers the modules under root, checks that each requires the
+// others at the release version, and writes each to the proxy directory out
+// at that version, printing one line per module.
 func run(root, out string, stdout io.Writer) error {
 	mods, err := discover(root)
 	if err != nil {
@@ -41,6 +42,9 @@ func run(root, out string, stdout io.Writer) error {
 	}
 	version, err := releaseVersion(root)
 	if err != nil {
+		return err
+	}
+	if err := checkRequirements(mods, version); err != nil {
 		return err
 	}
 	for _, m := range mods {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -44,9 +43,7 @@ func TestDiscoverFindsReleasedModulesAndTheVersion(t *testing.T) {
 	write("scripts/tool/go.mod", "module example.com/core/scripts/tool\n")
 	write("build.out", "ignored\n")
 	write(".gitignore", "*.out\n")
-	if out, err := exec.Command("git", "-C", root, "init", "-q").CombinedOutput(); err != nil {
-		t.Fatalf("git init: %v %s", err, out)
-	}
+	gitInit(t, root)
 
 	mods, err := discover(root)
 	if err != nil {
