@@ -29,10 +29,11 @@ const minAnywhere = 4
 func redact(s string, secrets []string) string { return redactExcept(s, secrets, nil) }
 
 // redactExcept is redact for text that mixes outside bytes with the
-// client's own words (own: its URL, method, addresses, Go's fixed error
-// texts): a match that lies wholly inside one of those is left alone, so
-// that a customer ID "1" cannot turn 127.0.0.1:1 into 127.0.0.[redacted].
-func redactExcept(s string, secrets, own []string) string {
+// client's own words (own: the spans of s that its URL, method, addresses
+// or Go's fixed error texts fill): a match that lies wholly inside one of
+// those is left alone, so that a customer ID "1" cannot turn 127.0.0.1:1
+// into 127.0.0.[redacted].
+func redactExcept(s string, secrets []string, own [][2]int) string {
 	var spans [][2]int // [start, end) of every match
 	for _, secret := range secrets {
 		if secret == "" {
@@ -45,7 +46,7 @@ func redactExcept(s string, secrets, own []string) string {
 		}
 	}
 	if len(spans) > 0 && len(own) > 0 {
-		spans = dropOwn(spans, s, own)
+		spans = dropOwn(spans, own)
 	}
 	if len(spans) == 0 {
 		return s
@@ -67,11 +68,10 @@ func redactExcept(s string, secrets, own []string) string {
 	return b.String()
 }
 
-// dropOwn removes the spans that lie wholly inside an occurrence of one of
-// the own words in s.
-func dropOwn(spans [][2]int, s string, own []string) [][2]int {
+// wordSpans returns the spans of every occurrence of each word in s.
+func wordSpans(s string, words []string) [][2]int {
 	var mine [][2]int
-	for _, word := range own {
+	for _, word := range words {
 		for from := 0; word != "" && from < len(s); {
 			i := strings.Index(s[from:], word)
 			if i < 0 {
@@ -81,10 +81,15 @@ func dropOwn(spans [][2]int, s string, own []string) [][2]int {
 			from += i + 1
 		}
 	}
+	return mine
+}
+
+// dropOwn removes the spans that lie wholly inside one of the own spans.
+func dropOwn(spans, own [][2]int) [][2]int {
 	kept := spans[:0]
 	for _, sp := range spans {
 		inside := false
-		for _, m := range mine {
+		for _, m := range own {
 			if m[0] <= sp[0] && sp[1] <= m[1] {
 				inside = true
 				break
