@@ -154,7 +154,7 @@ type APIError struct {
 	// Body is the response body, at most 64 KiB of it, as sent except that
 	// the call's identifiers of 4 or more bytes and the API key are replaced
 	// by "[redacted]" wherever they occur, plain, Go-quoted or
-	// JSON-escaped in any encoder's form (ASCII-only \u escapes, \/,
+	// JSON-escaped as common encoders write it (ASCII-only \u escapes, \/,
 	// JSON inside a JSON string; an echo inside a JSON string stays
 	// valid JSON). Unlike
 	// Message it is neither cleaned nor cut, and it may hold other personal
