@@ -17,9 +17,10 @@ import (
 var (
 	// ErrMissingAPIKey means the API key was empty or only white space.
 	ErrMissingAPIKey = errors.New("blueshift: missing API key (set BLUESHIFT_API_KEY to your User API key)")
-	// ErrInvalidAPIKey means the API key holds a colon or a control character,
-	// which no Blueshift key does; the key itself is never part of the message.
-	ErrInvalidAPIKey = errors.New("blueshift: invalid API key: it contains ':' or a control character")
+	// ErrInvalidAPIKey means the API key holds a colon or a control character
+	// (C0, DEL or C1: unicode.IsControl) or is not valid UTF-8, which no
+	// Blueshift key does; the key itself is never part of the message.
+	ErrInvalidAPIKey = errors.New("blueshift: invalid API key: it contains ':', a control character or invalid UTF-8")
 	// ErrMissingIdentifier means every identifier of the customer (email,
 	// customer_id, cookie, device_id) was blank; no request was sent.
 	ErrMissingIdentifier = errors.New("blueshift: customer needs an email, customer_id, cookie or device_id")
