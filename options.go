@@ -191,9 +191,15 @@ func WithRetryWait(min, max time.Duration) Option {
 	}
 }
 
-// WithTimeout bounds each attempt (connecting, sending, and reading the
-// whole response); default 30s. The context passed to a call bounds the call
-// as a whole, retries and waits included.
+// WithTimeout bounds each attempt: connecting, sending, reading the status
+// line and headers, and reading the body (at most 64 KiB of it); default
+// 30s. An attempt that runs out before the status and headers have arrived
+// fails with ErrAttemptTimeout. One that runs out while the body is being
+// read does not fail: the status decides, so a 2xx is a success (Blueshift
+// applied the call; Response.Status is empty if the cut body held it) and
+// any other status is an *APIError of that status holding the part of the
+// body that arrived (TestAttemptTimeoutDuringTheBody). The context passed to
+// a call bounds the call as a whole, retries and waits included.
 func WithTimeout(d time.Duration) Option {
 	return func(s *settings) error {
 		if d <= 0 {
