@@ -86,3 +86,44 @@ func TestContextDeadlineBoundsRateLimitWaits(t *testing.T) {
 	assert.Equal(t, 7, failed, "one token, then 500 ms between tokens: only the first call fits in 200 ms")
 	assert.Equal(t, 1, rec.Count())
 }
+
+// TestRateTurnPastTheDeadline checks what docs/errors.md states for a turn
+// of the rate that cannot come before the caller's deadline: with
+// WithRateLimit the call fails at once; with WithAdaptiveRate, whose rate
+// may grow while the call waits, it waits while a turn by the deadline is
+// still possible at the fastest growth, and fails later, still by the
+// deadline. Either way it sent nothing (Attempts 0) and matches
+// context.DeadlineExceeded.
+func TestRateTurnPastTheDeadline(t *testing.T) {
+	const deadline = time.Second
+	for _, tc := range []struct {
+		name     string
+		opt      blueshift.Option
+		failedBy func(took time.Duration) bool // when a failed call returned
+	}{
+		{"WithRateLimit fails at once", blueshift.WithRateLimit(2, 1), func(took time.Duration) bool { return took < deadline/2 }},
+		{"WithAdaptiveRate waits", blueshift.WithAdaptiveRate(2, 4), func(took time.Duration) bool { return took >= deadline/2 && took < deadline+slack }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, rec := setup(t, nil, tc.opt, blueshift.WithRetryMax(0))
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
+			took, errs := callConcurrently(client, ctx, 8)
+			failed := 0
+			for i := range took {
+				assert.Less(t, took[i], deadline+slack)
+				if errs[i] == nil {
+					continue
+				}
+				failed++
+				assert.ErrorIs(t, errs[i], context.DeadlineExceeded)
+				var reqErr *blueshift.RequestError
+				require.ErrorAs(t, errs[i], &reqErr)
+				assert.Zero(t, reqErr.Attempts)
+				assert.True(t, tc.failedBy(took[i]), "a failed call returned after %v", took[i])
+			}
+			assert.Positive(t, failed)
+			assert.Equal(t, 8-failed, rec.Count())
+		})
+	}
+}
