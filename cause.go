@@ -70,6 +70,7 @@ var ownPhrases = []string{
 	http.MethodPost,
 	"the next retry would start after the context deadline",
 	"waiting for the rate limit would pass the deadline",
+	"waiting for the adaptive rate would pass the deadline", // adaptiveRate.wait, ratecontrol.go
 	budgetExhaustedText,
 }
 

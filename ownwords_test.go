@@ -107,3 +107,30 @@ func TestRedactionLeavesGosOwnWords(t *testing.T) {
 		}
 	}
 }
+
+// TestRedactionLeavesTheRateWaitWords checks the client's own words for a
+// turn of the rate that cannot come before the deadline, with either rate
+// option, against identifiers equal to those words.
+func TestRedactionLeavesTheRateWaitWords(t *testing.T) {
+	for _, tc := range []struct {
+		opt  blueshift.Option
+		want string
+	}{
+		{blueshift.WithRateLimit(0.5, 1), "waiting for the rate limit would pass the deadline: context deadline exceeded"},
+		{blueshift.WithAdaptiveRate(0.5, 1), "waiting for the adaptive rate would pass the deadline: context deadline exceeded"},
+	} {
+		for _, id := range []string{"waiting", "rate", "adaptive", "limit", "deadline", "context"} {
+			t.Run(tc.want+"/"+id, func(t *testing.T) {
+				client, _ := setup(t, nil, tc.opt, blueshift.WithRetryMax(0))
+				_, err := client.StartTracking(context.Background(), blueshift.Customer{CustomerID: "first"}) // takes the one token
+				require.NoError(t, err)
+				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+				defer cancel()
+				_, err = client.StartTracking(ctx, blueshift.Customer{CustomerID: id})
+				var reqErr *blueshift.RequestError
+				require.ErrorAs(t, err, &reqErr)
+				assert.Equal(t, tc.want, reqErr.Err.Error())
+			})
+		}
+	}
+}
