@@ -156,6 +156,11 @@ func isLoopback(host string) bool {
 // means the package's pooled default) and use hc's Timeout as the
 // per-attempt timeout unless WithTimeout is given. hc itself is never
 // modified. Redirects are never followed whatever hc's CheckRedirect says.
+// The attempt timeout and the call's context reach hc's Transport only
+// through each request's context, so a RoundTripper that ignores its
+// request's context keeps a call until it returns, past both, as it would
+// keep a call of http.Client, whose Timeout has the same limit
+// (TestRoundTripperThatIgnoresTheContext).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(s *settings) error {
 		if hc == nil {

@@ -2,6 +2,8 @@ package blueshift_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -124,6 +126,42 @@ func TestRateTurnPastTheDeadline(t *testing.T) {
 			}
 			assert.Positive(t, failed)
 			assert.Equal(t, 8-failed, rec.Count())
+		})
+	}
+}
+
+// ignoresContext is a RoundTripper that takes its time whatever its
+// request's context says, as a proxy library might.
+type ignoresContext struct{ delay time.Duration }
+
+func (rt ignoresContext) RoundTrip(*http.Request) (*http.Response, error) {
+	time.Sleep(rt.delay)
+	return nil, errors.New("gave up")
+}
+
+// TestRoundTripperThatIgnoresTheContext checks the condition docs/errors.md
+// states for WithHTTPClient: the deadline and the attempt timeout reach a
+// RoundTripper only through its request's context, so one that ignores it
+// keeps the call until it returns, past the deadline, as http.Client's own
+// Timeout would; the error still matches context.DeadlineExceeded.
+func TestRoundTripperThatIgnoresTheContext(t *testing.T) {
+	const delay, deadline = 600 * time.Millisecond, 100 * time.Millisecond
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration // WithTimeout
+	}{
+		{"attempt timeout shorter than the deadline", 50 * time.Millisecond},
+		{"attempt timeout longer than the deadline", time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, _ := setup(t, nil, blueshift.WithRetryMax(0),
+				blueshift.WithHTTPClient(&http.Client{Transport: ignoresContext{delay}}), blueshift.WithTimeout(tc.timeout))
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
+			start := time.Now()
+			_, err := client.StartTracking(ctx, ann)
+			assert.GreaterOrEqual(t, time.Since(start), delay, "the call outlasts its deadline")
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
 		})
 	}
 }
