@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // credential holds the ready-made Authorization header value. It is kept
@@ -40,8 +42,11 @@ func newCredential(apiKey string) (*credential, error) {
 	if key == "" {
 		return nil, ErrMissingAPIKey
 	}
+	if !utf8.ValidString(key) {
+		return nil, ErrInvalidAPIKey
+	}
 	for _, r := range key {
-		if r == ':' || r < 0x20 || r == 0x7f {
+		if r == ':' || unicode.IsControl(r) { // C0, DEL and C1 (U+0080-U+009F)
 			return nil, ErrInvalidAPIKey
 		}
 	}

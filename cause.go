@@ -2,11 +2,13 @@ package blueshift
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"syscall"
 )
@@ -55,9 +57,11 @@ func formatError(f fmt.State, verb rune, text string) {
 
 // redactCause returns the text of err, which ended a call to rawURL,
 // cleaned to one line, with the secrets redacted from what came from
-// outside and the client's own words (see ownWords) left as they are.
+// outside and the client's and Go's own words (see ownWords and ownSpans)
+// left as they are.
 func redactCause(err error, secrets []string, rawURL string) string {
-	return redactExcept(clean(err.Error()), secrets, ownWords(err, rawURL))
+	s := clean(err.Error())
+	return redactExcept(s, secrets, append(wordSpans(s, ownWords(err, rawURL)), ownSpans(err, s, rawURL)...))
 }
 
 // ownPhrases are texts this package writes into the errors that end a
@@ -66,6 +70,7 @@ var ownPhrases = []string{
 	http.MethodPost,
 	"the next retry would start after the context deadline",
 	"waiting for the rate limit would pass the deadline",
+	"waiting for the adaptive rate would pass the deadline", // adaptiveRate.wait, ratecontrol.go
 	budgetExhaustedText,
 }
 
@@ -94,8 +99,13 @@ func ownWords(err error, rawURL string) []string {
 			}
 		case *net.DNSError:
 			words = append(words, e.Name, e.Server)
+		case *os.SyscallError:
+			words = append(words, e.Syscall)
 		case syscall.Errno, *attemptTimeoutError:
 			words = append(words, e.Error())
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			words = append(words, os.ErrDeadlineExceeded.Error())
 		}
 		switch err {
 		case context.Canceled, context.DeadlineExceeded, io.EOF, io.ErrUnexpectedEOF, errForeignHost:

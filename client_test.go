@@ -2,6 +2,7 @@ package blueshift_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -25,13 +26,21 @@ func TestNewClientRejectsBadKeys(t *testing.T) {
 		{"user:pass", blueshift.ErrInvalidAPIKey},
 		{"abc\x00def", blueshift.ErrInvalidAPIKey},
 		{"abc\ndef", blueshift.ErrInvalidAPIKey},
+		{"abc\x7fdef", blueshift.ErrInvalidAPIKey},       // DEL
+		{"sk-live\u0085abc", blueshift.ErrInvalidAPIKey}, // C1: NEL
+		{"abc\u0080def", blueshift.ErrInvalidAPIKey},
+		{"abc\u009fdef", blueshift.ErrInvalidAPIKey},
+		{"abc\xffdef", blueshift.ErrInvalidAPIKey},     // not UTF-8
+		{"abc\xc3\x28def", blueshift.ErrInvalidAPIKey}, // not UTF-8
 	} {
-		client, err := blueshift.NewClient(tc.key)
-		assert.Nil(t, client)
-		assert.ErrorIs(t, err, tc.want, "%q", tc.key)
-		if tc.key != "" {
-			assert.NotContains(t, err.Error(), tc.key)
-		}
+		t.Run(fmt.Sprintf("%q", tc.key), func(t *testing.T) {
+			client, err := blueshift.NewClient(tc.key)
+			assert.Nil(t, client)
+			require.ErrorIs(t, err, tc.want)
+			if tc.key != "" {
+				assert.NotContains(t, err.Error(), tc.key)
+			}
+		})
 	}
 }
 

@@ -17,9 +17,10 @@ import (
 var (
 	// ErrMissingAPIKey means the API key was empty or only white space.
 	ErrMissingAPIKey = errors.New("blueshift: missing API key (set BLUESHIFT_API_KEY to your User API key)")
-	// ErrInvalidAPIKey means the API key holds a colon or a control character,
-	// which no Blueshift key does; the key itself is never part of the message.
-	ErrInvalidAPIKey = errors.New("blueshift: invalid API key: it contains ':' or a control character")
+	// ErrInvalidAPIKey means the API key holds a colon or a control character
+	// (C0, DEL or C1: unicode.IsControl) or is not valid UTF-8, which no
+	// Blueshift key does; the key itself is never part of the message.
+	ErrInvalidAPIKey = errors.New("blueshift: invalid API key: it contains ':', a control character or invalid UTF-8")
 	// ErrMissingIdentifier means every identifier of the customer (email,
 	// customer_id, cookie, device_id) was blank; no request was sent.
 	ErrMissingIdentifier = errors.New("blueshift: customer needs an email, customer_id, cookie or device_id")
@@ -154,7 +155,9 @@ type APIError struct {
 	// Body is the response body, at most 64 KiB of it, as sent except that
 	// the call's identifiers of 4 or more bytes and the API key are replaced
 	// by "[redacted]" wherever they occur, plain, Go-quoted or
-	// JSON-escaped (an echo inside a JSON string stays valid JSON). Unlike
+	// JSON-escaped as common encoders write it (ASCII-only \u escapes, \/,
+	// JSON inside a JSON string; an echo inside a JSON string stays
+	// valid JSON). Unlike
 	// Message it is neither cleaned nor cut, and it may hold other personal
 	// data Blueshift sent: do not log it.
 	Body []byte

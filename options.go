@@ -156,6 +156,11 @@ func isLoopback(host string) bool {
 // means the package's pooled default) and use hc's Timeout as the
 // per-attempt timeout unless WithTimeout is given. hc itself is never
 // modified. Redirects are never followed whatever hc's CheckRedirect says.
+// The attempt timeout and the call's context reach hc's Transport only
+// through each request's context, so a RoundTripper that ignores its
+// request's context keeps a call until it returns, past both, as it would
+// keep a call of http.Client, whose Timeout has the same limit
+// (TestRoundTripperThatIgnoresTheContext).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(s *settings) error {
 		if hc == nil {
@@ -191,9 +196,15 @@ func WithRetryWait(min, max time.Duration) Option {
 	}
 }
 
-// WithTimeout bounds each attempt (connecting, sending, and reading the
-// whole response); default 30s. The context passed to a call bounds the call
-// as a whole, retries and waits included.
+// WithTimeout bounds each attempt: connecting, sending, reading the status
+// line and headers, and reading the body (at most 64 KiB of it); default
+// 30s. An attempt that runs out before the status and headers have arrived
+// fails with ErrAttemptTimeout. One that runs out while the body is being
+// read does not fail: the status decides, so a 2xx is a success (Blueshift
+// applied the call; Response.Status is empty if the cut body held it) and
+// any other status is an *APIError of that status holding the part of the
+// body that arrived (TestAttemptTimeoutDuringTheBody). The context passed to
+// a call bounds the call as a whole, retries and waits included.
 func WithTimeout(d time.Duration) Option {
 	return func(s *settings) error {
 		if d <= 0 {

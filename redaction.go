@@ -2,10 +2,12 @@ package blueshift
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -29,10 +31,11 @@ const minAnywhere = 4
 func redact(s string, secrets []string) string { return redactExcept(s, secrets, nil) }
 
 // redactExcept is redact for text that mixes outside bytes with the
-// client's own words (own: its URL, method, addresses, Go's fixed error
-// texts): a match that lies wholly inside one of those is left alone, so
-// that a customer ID "1" cannot turn 127.0.0.1:1 into 127.0.0.[redacted].
-func redactExcept(s string, secrets, own []string) string {
+// client's own words (own: the spans of s that its URL, method, addresses
+// or Go's fixed error texts fill): a match that lies wholly inside one of
+// those is left alone, so that a customer ID "1" cannot turn 127.0.0.1:1
+// into 127.0.0.[redacted].
+func redactExcept(s string, secrets []string, own [][2]int) string {
 	var spans [][2]int // [start, end) of every match
 	for _, secret := range secrets {
 		if secret == "" {
@@ -45,7 +48,7 @@ func redactExcept(s string, secrets, own []string) string {
 		}
 	}
 	if len(spans) > 0 && len(own) > 0 {
-		spans = dropOwn(spans, s, own)
+		spans = dropOwn(spans, own)
 	}
 	if len(spans) == 0 {
 		return s
@@ -67,11 +70,10 @@ func redactExcept(s string, secrets, own []string) string {
 	return b.String()
 }
 
-// dropOwn removes the spans that lie wholly inside an occurrence of one of
-// the own words in s.
-func dropOwn(spans [][2]int, s string, own []string) [][2]int {
+// wordSpans returns the spans of every occurrence of each word in s.
+func wordSpans(s string, words []string) [][2]int {
 	var mine [][2]int
-	for _, word := range own {
+	for _, word := range words {
 		for from := 0; word != "" && from < len(s); {
 			i := strings.Index(s[from:], word)
 			if i < 0 {
@@ -81,10 +83,15 @@ func dropOwn(spans [][2]int, s string, own []string) [][2]int {
 			from += i + 1
 		}
 	}
+	return mine
+}
+
+// dropOwn removes the spans that lie wholly inside one of the own spans.
+func dropOwn(spans, own [][2]int) [][2]int {
 	kept := spans[:0]
 	for _, sp := range spans {
 		inside := false
-		for _, m := range mine {
+		for _, m := range own {
 			if m[0] <= sp[0] && sp[1] <= m[1] {
 				inside = true
 				break
@@ -224,17 +231,17 @@ func (s sealed[T]) open() T {
 
 // echoForms returns the forms in which text from outside may echo secret,
 // besides the plain one: Go-quoted (strconv.Quote, as net/http's %q prints
-// a server's bytes, and its ASCII-only form) and JSON-escaped (with and
-// without HTML escaping), each without its outer quotes and only when it
-// differs from the plain form. A secret that needs no escaping, the usual
-// case, costs a scan and no allocation.
+// a server's bytes, and its ASCII-only form) and JSON-escaped (see
+// jsonForms), once and twice (JSON quoted inside a JSON string), each
+// without its outer quotes and only when it differs from the plain form.
+// A secret that needs no escaping, the usual case, costs a scan and no
+// allocation.
 func echoForms(secret string) []string {
 	if !needsEscaping(secret) {
 		return nil
 	}
 	var forms []string
-	add := func(quoted string) {
-		form := quoted[1 : len(quoted)-1]
+	add := func(form string) {
 		if form == secret {
 			return
 		}
@@ -245,25 +252,65 @@ func echoForms(secret string) []string {
 		}
 		forms = append(forms, form)
 	}
-	add(strconv.Quote(secret))
-	add(strconv.QuoteToASCII(secret))
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	_ = enc.Encode(secret) // a string always encodes
-	add(strings.TrimSuffix(b.String(), "\n"))
-	b.Reset()
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(secret)
-	add(strings.TrimSuffix(b.String(), "\n"))
+	for _, quoted := range []string{strconv.Quote(secret), strconv.QuoteToASCII(secret)} {
+		add(quoted[1 : len(quoted)-1])
+	}
+	for _, once := range jsonForms(secret) {
+		add(once)
+		for _, twice := range jsonForms(once) {
+			add(twice)
+		}
+	}
 	return forms
 }
 
-// needsEscaping reports whether strconv.Quote, QuoteToASCII or
-// encoding/json would write s differently from its plain bytes.
+// jsonForms returns s as JSON encoders write it inside a string, without
+// the quotes: with and without HTML escaping (\u003c), ASCII-only (\u00e9,
+// a surrogate pair for a rune past U+FFFF, as Python's json.dumps writes by
+// default) or not, and with or without the optional \/ for "/" (PHP's
+// json_encode). Hex digits are written in lower case; redaction ignores
+// letter case, so upper-case hex is matched too.
+func jsonForms(s string) []string {
+	var forms []string
+	var b strings.Builder
+	for _, html := range []bool{true, false} {
+		b.Reset()
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		_ = enc.Encode(s) // a string always encodes
+		plain := strings.TrimSuffix(b.String(), "\n")
+		plain = plain[1 : len(plain)-1]
+		for _, f := range []string{plain, asciiOnly(plain)} {
+			forms = append(forms, f, strings.ReplaceAll(f, "/", `\/`))
+		}
+	}
+	return forms
+}
+
+// asciiOnly returns JSON string content with every non-ASCII rune written
+// as a \u escape (two for a rune past U+FFFF).
+func asciiOnly(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			b.WriteRune(r)
+			continue
+		}
+		if r1, r2 := utf16.EncodeRune(r); r1 != utf8.RuneError {
+			fmt.Fprintf(&b, `\u%04x\u%04x`, r1, r2)
+		} else {
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
+}
+
+// needsEscaping reports whether strconv.Quote, QuoteToASCII or a JSON
+// encoder (see jsonForms) could write s differently from its plain bytes.
 func needsEscaping(s string) bool {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
-		case c < 0x20, c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+		case c < 0x20, c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&', c == '/':
 			return true
 		}
 	}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -118,15 +120,19 @@ func FuzzRedaction(f *testing.F) {
 }
 
 // FuzzRedactionQuoted checks that an identifier echoed in a network error's
-// text in any quoted or escaped form (Go's %q and %+q, as net/http quotes a
-// server's bytes, and JSON) does not survive in RequestError.Err's text,
-// whatever surrounds it.
+// text or a response body in any quoted or escaped form (Go's %q and %+q,
+// as net/http quotes a server's bytes, and JSON: ASCII-only in either hex
+// case, with \/, and quoted inside a JSON string) does not survive in
+// RequestError.Err's text or APIError.Body, whatever surrounds it.
 func FuzzRedactionQuoted(f *testing.F) {
 	f.Add(`4"2x`, "malformed HTTP status code ", "", uint8(0))
 	f.Add(`cu\st`, "", " tail", uint8(1))
 	f.Add("dév-Ann-4242", "x", "y", uint8(2))
 	f.Add("ck-\u00adsoft<&>", `"`, `"`, uint8(3))
 	f.Add("ann@example.com", "unsolicited ", "", uint8(4))
+	f.Add("cké-😀-1234", "unknown cookie ", "", uint8(6))
+	f.Add("dev/id/9999", "bad device ", "", uint8(8))
+	f.Add(`cust"4242`, `params: {\"customer_id\":`, "}", uint8(9))
 	f.Fuzz(func(t *testing.T, id, prefix, suffix string, form uint8) {
 		c := Customer{CustomerID: id}.Trimmed()
 		if c.validateTrimmed() != nil || len(c.CustomerID) < minAnywhere {
@@ -134,13 +140,19 @@ func FuzzRedactionQuoted(f *testing.F) {
 		}
 		id = c.CustomerID
 		j, _ := json.Marshal(id)
-		quoted := []string{strconv.Quote(id), strconv.QuoteToASCII(id), string(j), fmt.Sprintf("%q", id), fmt.Sprintf("%+q", id)}
+		ascii := pythonJSON(id)
+		quoted := []string{strconv.Quote(id), strconv.QuoteToASCII(id), string(j), fmt.Sprintf("%q", id), fmt.Sprintf("%+q", id),
+			ascii, upperHex.ReplaceAllStringFunc(ascii, func(e string) string { return `\u` + strings.ToUpper(e[2:]) }), strings.ReplaceAll(string(j), "/", `\/`)}
+		for _, once := range []string{string(j), ascii} { // JSON inside a JSON string
+			twice, _ := json.Marshal(once[1 : len(once)-1])
+			quoted = append(quoted, string(twice))
+		}
 		inner := []string{id} // each form without its outer quotes
 		for _, q := range quoted {
 			inner = append(inner, q[1:len(q)-1])
 		}
 		const rawURL = "http://127.0.0.1:1/api/v1/customers/unforget"
-		for _, own := range append(ownPhrases, rawURL, "Post") {
+		for _, own := range append(append(ownPhrases, goFormats...), rawURL, "Post") {
 			for _, in := range inner {
 				if strings.Contains(strings.ToLower(own), strings.ToLower(in)) {
 					return // the client's own words keep it by coincidence
@@ -150,12 +162,32 @@ func FuzzRedactionQuoted(f *testing.F) {
 		echo := append([]string{id}, quoted...)[int(form)%(len(quoted)+1)]
 		cause := &url.Error{Op: "Post", URL: rawURL, Err: errors.New(prefix + echo + suffix)}
 		ids := c.identifiers()
-		out := redactedCause(cause, ids[:], rawURL).Error()
-		out = strings.ToLower(strings.ReplaceAll(out, redacted, "\x00"))
-		for _, in := range inner {
-			if strings.Contains(out, strings.ToLower(in)) {
-				t.Fatalf("identifier %q survives as %q in %q", id, in, out)
+		body := string(redactBody([]byte(prefix+echo+suffix), ids[:]))
+		for _, out := range []string{redactedCause(cause, ids[:], rawURL).Error(), body} {
+			out = strings.ToLower(strings.ReplaceAll(out, redacted, "\x00"))
+			for _, in := range inner {
+				if strings.Contains(out, strings.ToLower(in)) {
+					t.Fatalf("identifier %q survives as %q in %q", id, in, out)
+				}
 			}
 		}
 	})
+}
+
+// upperHex matches the hex digits of a \u escape.
+var upperHex = regexp.MustCompile(`\\u[0-9a-f]{4}`)
+
+// pythonJSON returns s as Python's json.dumps writes it by default: JSON
+// with every rune past ASCII as \u escapes, a surrogate pair past U+FFFF.
+func pythonJSON(s string) string {
+	j, _ := json.Marshal(s)
+	var b strings.Builder
+	for _, u := range utf16.Encode([]rune(string(j))) {
+		if u < 0x80 {
+			b.WriteByte(byte(u))
+		} else {
+			fmt.Fprintf(&b, "\\u%04x", u)
+		}
+	}
+	return b.String()
 }

@@ -40,7 +40,8 @@ func newTransport(maxConnsPerHost int) *http.Transport {
 const minIdleConnsPerHost = 128
 
 // attemptTransport sends one attempt of a call. It bounds the attempt
-// (connecting, sending, and reading the whole response) by timeout, while
+// (connecting, sending, reading the response; see WithTimeout for a body it
+// cuts off) by timeout, while
 // the call's own context still bounds the call as a whole; it counts the
 // requests net/http sends (net/http itself resends when a dead keep-alive
 // connection took nothing), and when an attempt fails because a reused

@@ -259,7 +259,7 @@ func (c *trackingConfig) newClient(transport http.RoundTripper) (*blueshift.Clie
 	case errors.Is(err, blueshift.ErrMissingAPIKey):
 		return nil, errors.New("no API key: set BLUESHIFT_API_KEY or pass --api-key-file with your User API key")
 	case errors.Is(err, blueshift.ErrInvalidAPIKey):
-		return nil, fmt.Errorf("the API key in %s is not a Blueshift key: it contains ':' or a control character", c.keySource())
+		return nil, fmt.Errorf("the API key in %s is not a Blueshift key: it contains ':', a control character or invalid UTF-8", c.keySource())
 	case err != nil:
 		return nil, errors.New(bulk.ErrText(err))
 	}
