@@ -1,9 +1,16 @@
 package blueshift_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,6 +48,54 @@ func TestEchoesInEveryJSONForm(t *testing.T) {
 			for _, id := range []string{customer.Cookie, customer.CustomerID, customer.DeviceID, tc.echo} {
 				assert.NotContains(t, apiErr.Message, id)
 				assert.NotContains(t, err.Error(), id)
+			}
+		})
+	}
+}
+
+// TestEchoedRequestBodyInAMalformedHeaderLine: a server whose malformed
+// header line echoes the request's JSON body reaches the error through
+// net/http, which quotes the line with %q on top of the JSON escaping; an
+// identifier holding a quote or a backslash must not survive that double
+// escaping, in the error or in the log (an outside review reproduced it).
+func TestEchoedRequestBodyInAMalformedHeaderLine(t *testing.T) {
+	for _, customer := range []blueshift.Customer{
+		{Email: `"ann.smith"@example.com`},
+		{CustomerID: `cust"0042`},
+		{CustomerID: `back\slash-7`},
+		{CustomerID: "plain-0042"},
+	} {
+		t.Run(customer.Email+customer.CustomerID, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					req, err := http.ReadRequest(bufio.NewReader(c))
+					if err == nil {
+						body, _ := io.ReadAll(io.LimitReader(req.Body, 4096))
+						fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Echo %s\r\nContent-Length: 0\r\n\r\n", body)
+					}
+					c.Close()
+				}
+			}()
+			var logs strings.Builder
+			client, err := blueshift.NewClient("test-key-0001", blueshift.WithBaseURL("http://"+ln.Addr().String()), blueshift.WithRetryMax(0),
+				blueshift.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+			require.NoError(t, err)
+			_, err = client.StartTracking(context.Background(), customer)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "malformed MIME header line")
+			assert.Contains(t, err.Error(), "[redacted]")
+			id := customer.Email + customer.CustomerID
+			for _, text := range []string{err.Error(), fmt.Sprintf("%#v", err), logs.String()} {
+				for _, form := range []string{id, strings.Trim(strconv.Quote(id), `"`), "ann.smith", "0042", "slash-7"} {
+					assert.NotContains(t, text, form)
+				}
 			}
 		})
 	}
