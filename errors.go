@@ -110,6 +110,10 @@ type APIError struct {
 	RequestID string
 	// Attempts is how many requests the call sent, this one included.
 	Attempts int
+	// Uncertain is how many attempts of the call, this one included, may
+	// have been applied by Blueshift without a definite answer (see
+	// Response.Uncertain): a 5xx is one.
+	Uncertain int
 	// Body is the raw response body, at most 64 KiB of it. Unlike Message it
 	// is not redacted and may hold personal data: do not log it.
 	Body []byte
@@ -352,6 +356,10 @@ type RequestError struct {
 	// Attempts is how many requests were sent: 0 when the context was done
 	// (or the rate limit could not be met) before the first one.
 	Attempts int
+	// Uncertain is how many attempts may have been applied by Blueshift
+	// without a definite answer (see Response.Uncertain); when it is 0, no
+	// attempt of this call can change Blueshift's state any more.
+	Uncertain int
 	// Err is what ended the call.
 	Err error
 	// Last is Blueshift's answer to the last attempt that got one, or nil.
