@@ -76,8 +76,9 @@ func WithMaxAge(d time.Duration) Option {
 // worker delivering it (default 2 min). Each call gets half the lease as
 // its deadline, so it ends well before another worker may take the
 // customer over; a crashed worker's customers are taken over when their
-// lease expires. Open refuses a lease shorter than twice the client's
-// per-attempt timeout (see WithClientTimeout).
+// lease expires. Open refuses (ErrLeaseTooShort) a lease under 1 s or
+// shorter than twice the client's per-attempt timeout (see
+// WithClientTimeout).
 func WithLease(d time.Duration) Option {
 	return func(s *settings) error {
 		if d <= 0 {
@@ -144,8 +145,15 @@ func WithPollInterval(d time.Duration) Option {
 // callTimeout is each delivery call's deadline: half the lease.
 func (s *settings) callTimeout() time.Duration { return s.lease / 2 }
 
+// minLease is the shortest lease Open accepts: leases are stored in whole
+// milliseconds, and a shorter one leaves no room for a claim and a call.
+const minLease = time.Second
+
 // check validates the options together.
 func (s *settings) check() error {
+	if s.lease < minLease {
+		return fmt.Errorf("%w: lease %v is under the minimum %v", ErrLeaseTooShort, s.lease, minLease)
+	}
 	if s.lease < 2*s.clientTimeout {
 		return fmt.Errorf("%w: lease %v must be at least twice the client's per-attempt timeout %v (see WithClientTimeout)",
 			ErrLeaseTooShort, s.lease, s.clientTimeout)
