@@ -20,6 +20,7 @@ type settings struct {
 	logger                 *slog.Logger
 	clientTimeout          time.Duration
 	pollInterval           time.Duration
+	lateApplyWindow        time.Duration
 }
 
 // Defaults, documented on the options that change them.
@@ -31,6 +32,8 @@ const (
 	defaultConcurrency   = 4
 	defaultClientTimeout = 30 * time.Second // blueshift.WithTimeout's default
 	defaultPollInterval  = time.Second
+	defaultLateApply     = 10 * time.Minute
+	maxLateApply         = 24 * time.Hour
 	// maxPauseProbe bounds the wait before probing a paused delivery.
 	maxPauseProbe = time.Minute
 )
@@ -41,6 +44,7 @@ func defaultSettings() settings {
 		maxAge: defaultMaxAge, lease: defaultLease, concurrency: defaultConcurrency,
 		logger:        slog.New(slog.DiscardHandler),
 		clientTimeout: defaultClientTimeout, pollInterval: defaultPollInterval,
+		lateApplyWindow: defaultLateApply,
 	}
 }
 
@@ -138,6 +142,24 @@ func WithPollInterval(d time.Duration) Option {
 			return fmt.Errorf("outbox: poll interval must be positive, got %v", d)
 		}
 		s.pollInterval = d
+		return nil
+	}
+}
+
+// WithLateApplyWindow sets how long Blueshift may still apply a request
+// after the client stopped waiting for it (default 10 minutes, at most
+// 24 h): a backend or load balancer that has read a request may apply it
+// after the call timed out. When a customer's latest state is delivered
+// and an uncertain attempt of the other state (one that got no answer, or
+// a 5xx) was made for that customer less than d before, the latest state
+// is sent once more when d has passed since that attempt; until then the
+// customer counts in Stats.Settling and its row keeps its identifiers.
+func WithLateApplyWindow(d time.Duration) Option {
+	return func(s *settings) error {
+		if d <= 0 || d > maxLateApply {
+			return fmt.Errorf("outbox: late-apply window must be in (0, %v], got %v", maxLateApply, d)
+		}
+		s.lateApplyWindow = d
 		return nil
 	}
 }
