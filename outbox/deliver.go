@@ -70,8 +70,10 @@ func (o *Outbox) deliver(ctx context.Context, e claimed) {
 		o.wake()
 	case ctx.Err() != nil:
 		o.guarded(dbCtx, e, f, "release lease", q.release, uStart, uStop, e.key, e.owner)
-	case f.sent == 0:
-		// Not sent is not failed: no attempt counted, no backoff, no aging.
+	case !f.reached && errors.Is(err, context.DeadlineExceeded):
+		// Not sent is not failed: the call's deadline came before a request
+		// could reach Blueshift (a rate-limit wait, a claim that waited): no
+		// attempt counted, no backoff, no aging.
 		o.mech.notSent.Add(1)
 		o.guarded(dbCtx, e, f, "release unsent call", q.notSent, o.s.pollInterval.Milliseconds(), e.key, e.owner)
 	default:
@@ -79,20 +81,25 @@ func (o *Outbox) deliver(ctx context.Context, e claimed) {
 	}
 }
 
-// facts are what a call's result says about its attempts.
-type facts struct{ sent, uncertain int }
+// facts are what a call's result says about its attempts: whether one
+// may have reached Blueshift, and how many may be applied without a
+// definite answer.
+type facts struct {
+	reached   bool
+	uncertain int
+}
 
-// factsOf reads the attempts and uncertain attempts of a call's result.
+// factsOf reads a call's result.
 func factsOf(resp *blueshift.Response, err error) facts {
 	var apiErr *blueshift.APIError
 	var reqErr *blueshift.RequestError
 	switch {
 	case err == nil:
-		return facts{resp.Attempts, resp.Uncertain}
+		return facts{true, resp.Uncertain}
 	case errors.As(err, &reqErr):
-		return facts{reqErr.Attempts, reqErr.Uncertain}
+		return facts{reqErr.Uncertain > 0 || reqErr.Last != nil, reqErr.Uncertain}
 	case errors.As(err, &apiErr):
-		return facts{apiErr.Attempts, apiErr.Uncertain}
+		return facts{true, apiErr.Uncertain}
 	}
 	return facts{}
 }
@@ -127,7 +134,7 @@ func (o *Outbox) recordDelivered(ctx context.Context, e claimed) {
 	case n == 1:
 		o.delivered.Add(1)
 	default:
-		o.leaseLost(ctx, e, facts{sent: 1})
+		o.leaseLost(ctx, e)
 	}
 }
 
@@ -160,8 +167,8 @@ func (o *Outbox) guarded(ctx context.Context, e claimed, f facts, what, query st
 	switch {
 	case err != nil:
 		o.logDBError(what, err)
-	case n == 0 && f.sent > 0:
-		o.leaseLost(ctx, e, f)
+	case n == 0 && f.reached:
+		o.leaseLost(ctx, e)
 	case n == 0:
 		o.s.logger.Warn("outbox: lease lost before the outcome was recorded", "action", what)
 	}
@@ -171,10 +178,10 @@ func (o *Outbox) guarded(ctx context.Context, e claimed, f facts, what, query st
 // (a stalled worker, a claim taken over): what was sent may land after the
 // latest state, so it is marked uncertain and the customer made due again.
 // The write is not lease-guarded and safe however many workers race.
-func (o *Outbox) leaseLost(ctx context.Context, e claimed, f facts) {
+func (o *Outbox) leaseLost(ctx context.Context, e claimed) {
 	o.mech.leaseLost.Add(1)
 	o.s.logger.Warn("outbox: lease lost after a request was sent; the customer's latest state will be sent again")
-	uStart, uStop := e.uncertainFlags(f.sent > 0)
+	uStart, uStop := e.uncertainFlags(true)
 	if _, err := o.execN(ctx, o.d.q.leaseLost, uStart, uStop, e.key); err != nil {
 		o.logDBError("mark a stale send", err)
 	}

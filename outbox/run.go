@@ -170,12 +170,12 @@ func (o *Outbox) free(slots chan struct{}) {
 }
 
 // claimLimit is how many deliveries may be in flight: WithConcurrency,
-// and no more than the client's rate can serve within a call's deadline,
-// so that calls seldom end without sending a request.
+// and no more than the client's rate can serve within half a call's
+// deadline, so that calls seldom end without sending a request.
 func (o *Outbox) claimLimit() int {
 	limit := o.s.concurrency
 	if r := o.client.Rate(); r > 0 {
-		limit = min(limit, max(1, int(r*o.s.callTimeout().Seconds())))
+		limit = min(limit, max(1, int(r*o.s.callTimeout().Seconds()/2)))
 	}
 	return limit
 }
