@@ -63,23 +63,32 @@ func TestLateApplyIsReasserted(t *testing.T) {
 // lost and makes the customer due again, so the latest state lands last.
 func TestLeaseLostUnderAnInFlightCall(t *testing.T) {
 	for _, sc := range stores(t) {
-		t.Run(sc.name, func(t *testing.T) {
-			ctx := context.Background()
-			fake := newFake(t)
-			ob := openOutbox(t, newClient(t, fake), sc.open(t), WithLateApplyWindow(time.Second))
-			fake.ApplyLate(1, 800*time.Millisecond) // answered within the call's 1 s
-			require.NoError(t, ob.StopTracking(ctx, ann))
-			startRun(t, ob)
-			eventually(t, 5*time.Second, "the stop to reach the fake", func() bool { return len(fake.Requests()) == 1 })
-			_, err := ob.db.ExecContext(ctx, `UPDATE blueshift_outbox SET next_attempt_at = 0`) // the lease expires early
-			require.NoError(t, err)
-			require.NoError(t, ob.StartTracking(ctx, ann))
-			eventually(t, 5*time.Second, "the start to be delivered", func() bool { return fake.IsTracked(ann) })
-			eventually(t, 5*time.Second, "the stale stop to land", func() bool { return !fake.IsTracked(ann) })
-			settled(t, ob, fake, ann, true)
-			assert.Equal(t, stopPath, paths(fake)[0])
-			assert.Equal(t, startPath, paths(fake)[len(paths(fake))-1])
-		})
+		for _, late := range []struct {
+			name string
+			by   time.Duration
+		}{
+			{"stale call answered", 800 * time.Millisecond},                // within the call's 1 s
+			{"stale call lands after the window", 1500 * time.Millisecond}, // past the call and the 1 s window
+		} {
+			t.Run(sc.name+"/"+late.name, func(t *testing.T) {
+				ctx := context.Background()
+				fake := newFake(t)
+				ob := openOutbox(t, newClient(t, fake), sc.open(t), WithLateApplyWindow(time.Second))
+				fake.ApplyLate(1, late.by)
+				require.NoError(t, ob.StopTracking(ctx, ann))
+				startRun(t, ob)
+				eventually(t, 5*time.Second, "the stop to reach the fake", func() bool { return len(fake.Requests()) == 1 })
+				_, err := ob.db.ExecContext(ctx, `UPDATE blueshift_outbox SET next_attempt_at = 0`) // the lease expires early
+				require.NoError(t, err)
+				require.NoError(t, ob.StartTracking(ctx, ann))
+				eventually(t, 5*time.Second, "the start to be delivered", func() bool { return fake.IsTracked(ann) })
+				eventually(t, 5*time.Second, "the stale stop to land", func() bool { return !fake.IsTracked(ann) })
+				settled(t, ob, fake, ann, true)
+				assert.Equal(t, stopPath, paths(fake)[0])
+				assert.Equal(t, startPath, paths(fake)[len(paths(fake))-1])
+				assert.Positive(t, ob.mech.leaseLost.Load(), "the stale worker saw its lease lost")
+			})
+		}
 	}
 }
 
@@ -121,14 +130,17 @@ func TestClaimDelayDoesNotStretchTheCall(t *testing.T) {
 	fake.SetDelay(400 * time.Millisecond)
 	a := openOutbox(t, newClient(t, fake), Postgres(db))
 	b := openOutbox(t, newClient(t, fake), Postgres(db))
-	require.NoError(t, a.StopTracking(ctx, ann))
+	startRun(t, a)
+	startRun(t, b)
+	time.Sleep(200 * time.Millisecond) // both Runs have prepared their claim
 
+	// The change is recorded in a transaction that holds a table lock: the
+	// claims wait on it, and their leases count from before the wait.
 	tx, err := db.BeginTx(ctx, nil)
 	require.NoError(t, err)
 	_, err = tx.ExecContext(ctx, `LOCK TABLE blueshift_outbox IN ACCESS EXCLUSIVE MODE`)
 	require.NoError(t, err)
-	startRun(t, a)
-	startRun(t, b)
+	require.NoError(t, a.StopTrackingTx(ctx, tx, ann))
 	time.Sleep(2300 * time.Millisecond) // past the 2 s lease the blocked claims will return
 	require.NoError(t, tx.Commit())
 
@@ -148,14 +160,32 @@ func TestNotSentIsNotFailed(t *testing.T) {
 			client := newClient(t, fake, blueshift.WithRateLimit(20, 1))
 			ob := openOutbox(t, client, sc.open(t), WithConcurrency(64), WithMaxAge(300*time.Millisecond),
 				WithBackoff(time.Minute, time.Hour))
+			ob.claimHook = func() { // the first claim outlasts its call's deadline
+				if len(fake.Requests()) == 0 && ob.mech.notSent.Load() == 0 {
+					time.Sleep(1100 * time.Millisecond)
+				}
+			}
 			const n = 60
 			for i := range n {
-				require.NoError(t, ob.StopTracking(ctx, customerN(i)))
+				require.NoError(t, ob.StartTracking(ctx, customerN(i)))
 			}
 			startRun(t, ob)
 			drained(t, ob)
-			assert.Zero(t, stats(t, ob).Dead, "no entry went dead without a request")
-			assert.Equal(t, n, len(fake.Requests()), "one request per customer, none failed")
+			asked := map[string]bool{}
+			for _, r := range fake.Requests() {
+				asked[string(r.Body)] = true
+			}
+			dead := map[blueshift.Customer]bool{}
+			for _, e := range deadList(t, ob) {
+				// A call that did reach Blueshift and failed may go dead (300 ms
+				// max age); one that never sent a request must not.
+				assert.True(t, asked[fmt.Sprintf(`{"customer_id":%q}`, e.Customer.CustomerID)], "dead without a request: %s", e.LastError)
+				dead[e.Customer] = true
+			}
+			for i := range n {
+				assert.True(t, dead[customerN(i)] || fake.IsTracked(customerN(i)), "customer %d delivered", i)
+			}
+			assert.Positive(t, ob.mech.notSent.Load(), "calls were released unsent")
 		})
 	}
 }
