@@ -75,6 +75,7 @@ func (o *Outbox) deliver(ctx context.Context, e claimed) {
 		// could reach Blueshift (a rate-limit wait, a claim that waited): no
 		// attempt counted, no backoff, no aging.
 		o.mech.notSent.Add(1)
+		o.s.logger.Info("outbox: a call's deadline came before its request could be sent; released without counting an attempt")
 		o.guarded(dbCtx, e, f, "release unsent call", q.notSent, o.s.pollInterval.Milliseconds(), e.key, e.owner)
 	default:
 		o.failed(dbCtx, e, err, f)
