@@ -49,6 +49,15 @@ func classify(err error) outcome {
 // what was sent is marked uncertain and the customer made due again (see
 // leaseLost), so that the latest state is sent after the stale one.
 func (o *Outbox) deliver(ctx context.Context, e claimed) {
+	if e.settling && e.opposite+o.s.lateApplyWindow.Milliseconds() <= e.deliveredAt {
+		// The row was kept only to remember uncertain attempts of the same
+		// state, and their window has passed: no attempt of the other state
+		// can land after the latest one, so it needs no second send.
+		dbCtx, cancelDB := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
+		defer cancelDB()
+		o.recordDelivered(dbCtx, e, facts{})
+		return
+	}
 	callCtx, cancel := context.WithDeadline(ctx, e.deadline)
 	var resp *blueshift.Response
 	var err error
@@ -66,7 +75,7 @@ func (o *Outbox) deliver(ctx context.Context, e claimed) {
 	switch {
 	case err == nil:
 		o.resume()
-		o.recordDelivered(dbCtx, e)
+		o.recordDelivered(dbCtx, e, f)
 		o.wake()
 	case ctx.Err() != nil:
 		o.guarded(dbCtx, e, f, "release lease", q.release, uStart, uStop, e.key, e.owner)
@@ -119,16 +128,23 @@ func (e claimed) uncertainFlags(uncertain bool) (start, stop int) {
 
 // recordDelivered records that e's state was delivered: the customer is
 // forgotten, or settles, or is pending again with a newer change.
-func (o *Outbox) recordDelivered(ctx context.Context, e claimed) {
+func (o *Outbox) recordDelivered(ctx context.Context, e claimed, f facts) {
 	q, w := o.d.q, o.s.lateApplyWindow.Milliseconds()
-	if n, err := o.execN(ctx, q.deliveredDone, e.key, e.owner, e.version, w, e.claimedAt); err != nil {
-		o.logDBError("record delivery", err)
-		return
-	} else if n == 1 {
-		o.delivered.Add(1)
-		return
+	if f.uncertain == 0 {
+		if n, err := o.execN(ctx, q.deliveredDone, e.key, e.owner, e.version, w, e.claimedAt); err != nil {
+			o.logDBError("record delivery", err)
+			return
+		} else if n == 1 {
+			o.delivered.Add(1)
+			return
+		}
 	}
-	n, err := o.execN(ctx, q.deliveredKeep, e.version, w, e.version, w, e.version, e.version, e.key, e.owner)
+	uStart, uStop := e.uncertainFlags(f.uncertain > 0)
+	self := min(f.uncertain, 1)
+	settle := []any{w, self, w, w, w} // see settleUntil
+	args := append([]any{uStart, uStop, e.claimedAt, e.version}, settle...)
+	args = append(append(append(args, e.version), settle...), e.version, e.version, e.key, e.owner)
+	n, err := o.execN(ctx, q.deliveredKeep, args...)
 	switch {
 	case err != nil:
 		o.logDBError("record delivery", err)

@@ -21,9 +21,17 @@ type queries struct {
 const markUncertain = `uncertain_start_at = CASE WHEN ? = 1 THEN {now} ELSE uncertain_start_at END,
 	uncertain_stop_at = CASE WHEN ? = 1 THEN {now} ELSE uncertain_stop_at END`
 
-// oppositeUncertain is the last uncertain attempt of the state other than
-// the latest.
-const oppositeUncertain = `(CASE WHEN state = 1 THEN uncertain_stop_at ELSE uncertain_start_at END)`
+// lastUncertain is the last uncertain attempt of either state: while it
+// lies within the window, the row (and so the mark) is kept. An attempt of
+// the other state may still land after the latest; one of the same state
+// must be remembered in case the other state is recorded next.
+const lastUncertain = `(CASE WHEN uncertain_start_at > uncertain_stop_at THEN uncertain_start_at ELSE uncertain_stop_at END)`
+
+// settleUntil is when a delivered row of version ? is done: the window
+// (?) after the last uncertain attempt, or after now if this call had one
+// (? = 1).
+const settleUntil = `CASE WHEN ` + lastUncertain + ` + ? > CASE WHEN ? = 1 THEN {now} + ? ELSE 0 END
+	THEN ` + lastUncertain + ` + ? ELSE {now} + ? END`
 
 func buildQueries(sql func(string) string, claimSQL string) queries {
 	return queries{
@@ -49,18 +57,19 @@ func buildQueries(sql func(string) string, claimSQL string) queries {
 		// args: owner, lease ms, limit
 		claim: claimSQL,
 		// args: key, owner, version, window ms, claimed at
-		// The latest state is delivered and no uncertain attempt of the
-		// other state lies within the window before the delivery began:
-		// the customer is done, and forgotten.
+		// The latest state is delivered by a call without uncertain
+		// attempts, and no uncertain attempt lies within the window before
+		// the delivery began: the customer is done, and forgotten.
 		deliveredDone: sql(`DELETE FROM blueshift_outbox WHERE customer_key = ? AND lease_owner = ? AND version = ?
-			AND ` + oppositeUncertain + ` + ? <= ?`),
-		// args: version, version, window ms, version, window ms, version, key, owner
+			AND ` + lastUncertain + ` + ? <= ?`),
+		// args: uncertain start, uncertain stop, claimed at, version, 5 × settleUntil args, version, 5 × settleUntil args, version, version, key, owner
 		// Either a newer change was recorded (pending again; it is now the
 		// oldest undelivered) or the latest state settles until the window
-		// of the other state's uncertain attempt has passed.
-		deliveredKeep: sql(`UPDATE blueshift_outbox SET status = 1,
-			settle_at = CASE WHEN version = ? THEN ` + oppositeUncertain + ` + ? ELSE 0 END,
-			next_attempt_at = CASE WHEN version = ? THEN ` + oppositeUncertain + ` + ? ELSE {now} END,
+		// of the last uncertain attempt has passed, and is then sent once
+		// more.
+		deliveredKeep: sql(`UPDATE blueshift_outbox SET ` + markUncertain + `, status = 1, delivered_at = ?,
+			settle_at = CASE WHEN version = ? THEN ` + settleUntil + ` ELSE 0 END,
+			next_attempt_at = CASE WHEN version = ? THEN ` + settleUntil + ` ELSE {now} END,
 			first_pending_at = CASE WHEN version <> ? AND changed_during_lease_at > 0
 				THEN changed_during_lease_at ELSE first_pending_at END,
 			delivered_version = ?, lease_owner = '', attempts = 0, last_error = ''
@@ -132,7 +141,8 @@ const sqliteClaim = `UPDATE blueshift_outbox ` + claimSet + `
 	WHERE customer_key IN (SELECT customer_key FROM blueshift_outbox
 		WHERE status = 1 AND next_attempt_at <= {now}
 		ORDER BY next_attempt_at LIMIT ?)
-	RETURNING customer_key, email, customer_id, cookie, device_id, state, version, attempts, {now}`
+	RETURNING customer_key, email, customer_id, cookie, device_id, state, version, attempts, {now}, settle_at, delivered_at,
+		CASE WHEN state = 1 THEN uncertain_stop_at ELSE uncertain_start_at END`
 
 // postgresClaim leases due rows that no other transaction holds. The rows
 // are picked in a CTE, which Postgres runs once (an IN subquery may be
@@ -144,4 +154,5 @@ const postgresClaim = `WITH due AS (
 		FOR UPDATE SKIP LOCKED)
 	UPDATE blueshift_outbox AS o ` + claimSet + `
 	FROM due WHERE o.customer_key = due.customer_key
-	RETURNING o.customer_key, o.email, o.customer_id, o.cookie, o.device_id, o.state, o.version, o.attempts, {now}`
+	RETURNING o.customer_key, o.email, o.customer_id, o.cookie, o.device_id, o.state, o.version, o.attempts, {now}, o.settle_at, o.delivered_at,
+		CASE WHEN o.state = 1 THEN o.uncertain_stop_at ELSE o.uncertain_start_at END`

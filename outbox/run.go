@@ -33,6 +33,12 @@ type claimed struct {
 	// was sent (monotonic), so a claim that waited never leaves the call
 	// more time than its lease has left.
 	deadline time.Time
+	// settling is set when the claim is a re-assertion after the
+	// late-apply window; deliveredAt is when the delivery it re-asserts
+	// began, and opposite the last uncertain attempt of the other state.
+	settling    bool
+	deliveredAt int64
+	opposite    int64
 }
 
 // Run delivers recorded changes until ctx ends, at most WithConcurrency at
@@ -200,11 +206,12 @@ func (o *Outbox) claim(ctx context.Context, n int) ([]claimed, error) {
 	for rows.Next() {
 		e := claimed{owner: owner, deadline: deadline}
 		var state int
+		var settleAt int64
 		if err := rows.Scan(&e.key, &e.customer.Email, &e.customer.CustomerID, &e.customer.Cookie, &e.customer.DeviceID,
-			&state, &e.version, &e.attempts, &e.claimedAt); err != nil {
+			&state, &e.version, &e.attempts, &e.claimedAt, &settleAt, &e.deliveredAt, &e.opposite); err != nil {
 			return nil, fmt.Errorf("outbox: claim: %w", err)
 		}
-		e.tracked = state == 1
+		e.tracked, e.settling = state == 1, settleAt > 0
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
