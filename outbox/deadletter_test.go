@@ -139,3 +139,30 @@ func TestForgetReallyForgets(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrationForgetsDeliveredCustomers: a version-1 table kept a row
+// for every delivered customer; migration 2 deletes them and keeps the
+// pending and dead ones.
+func TestMigrationForgetsDeliveredCustomers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	db := sqliteHandle(t, path)
+	v1 := migrations[0] + `; CREATE TABLE blueshift_outbox_schema (version INTEGER NOT NULL); INSERT INTO blueshift_outbox_schema VALUES (1)`
+	for _, stmt := range sqliteDialect.split(v1) {
+		_, err := db.Exec(stmt)
+		require.NoError(t, err)
+	}
+	for i, status := range []int{0, 1, 2} {
+		_, err := db.Exec(`INSERT INTO blueshift_outbox VALUES (?, ?, '', '', '', 1, 1, 0, ?, 1, 1, 0, '', 0, '')`,
+			fmt.Sprint("key", i), fmt.Sprintf("v1-%d@example.com", i), status)
+		require.NoError(t, err)
+	}
+	ob := openOutbox(t, newClient(t, newFake(t)), SQLite(path))
+	st := stats(t, ob)
+	assert.Equal(t, 1, st.Pending)
+	assert.Equal(t, 1, st.Dead)
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM blueshift_outbox WHERE email = 'v1-0@example.com'`).Scan(&n))
+	assert.Zero(t, n, "the delivered customer's row is gone")
+	require.NoError(t, db.QueryRow(`SELECT version FROM blueshift_outbox_schema`).Scan(&n))
+	assert.Equal(t, 2, n)
+}
