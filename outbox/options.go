@@ -78,9 +78,11 @@ func WithMaxAge(d time.Duration) Option {
 
 // WithLease sets how long a claimed customer stays reserved for the
 // worker delivering it (default 2 min). Each call gets half the lease as
-// its deadline, so it ends well before another worker may take the
-// customer over; a crashed worker's customers are taken over when their
-// lease expires. Open refuses (ErrLeaseTooShort) a lease under 1 s or
+// its deadline, counted from just before the claim, so it ends well before
+// another worker may take the customer over; a crashed worker's customers
+// are taken over when their lease expires. A lease that fails anyway (a
+// stalled worker, a clock jump) cannot make an older state land last: see
+// WithLateApplyWindow. Open refuses (ErrLeaseTooShort) a lease under 1 s or
 // shorter than twice the client's per-attempt timeout (see
 // WithClientTimeout).
 func WithLease(d time.Duration) Option {
@@ -94,7 +96,9 @@ func WithLease(d time.Duration) Option {
 }
 
 // WithConcurrency sets how many deliveries one Run makes at once
-// (default 4, at most 1024). The client's rate limit still applies.
+// (default 4, at most 1024). Run also keeps no more in flight than the
+// client's rate (blueshift.Client.Rate) serves within half a call's
+// deadline, so that calls seldom end without sending a request.
 func WithConcurrency(n int) Option {
 	return func(s *settings) error {
 		if n < 1 || n > 1024 {
