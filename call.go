@@ -38,6 +38,9 @@ type call struct {
 	rateEpoch   uint64
 	rateGranted time.Time
 	hook        *hookState // nil without hooks (hooks.go)
+	// uncertain counts the attempts that may have been applied without a
+	// definite answer: sent without a response, or answered with a 5xx.
+	uncertain int
 }
 
 type callKey struct{}
@@ -51,6 +54,16 @@ func callFrom(ctx context.Context) *call {
 func (st *call) gotConn(info httptrace.GotConnInfo) {
 	st.conns.Add(1)
 	st.reused.Store(info.Reused)
+}
+
+// countUncertain counts an attempt that may have been applied without a
+// definite answer: it got a 5xx, or it failed after net/http had a
+// connection for it (so the request may have been written). An attempt
+// that never got a connection sent nothing.
+func (st *call) countUncertain(resp *http.Response, err error) {
+	if (err == nil && resp.StatusCode >= 500) || (err != nil && st.conns.Load() > 0) {
+		st.uncertain++
+	}
 }
 
 // maxSuccessBody bounds what is read of a 2xx response.
@@ -104,7 +117,7 @@ func (c *Client) post(ctx context.Context, path string, body []byte, identifiers
 
 // successResponse reads what a 2xx answer says.
 func successResponse(resp *http.Response, st *call) *Response {
-	out := &Response{StatusCode: resp.StatusCode, RequestID: requestID(resp, st.secrets[:]), Attempts: st.attempts}
+	out := &Response{StatusCode: resp.StatusCode, RequestID: requestID(resp, st.secrets[:]), Attempts: st.attempts, Uncertain: st.uncertain}
 	if b, _ := readBounded(resp, maxSuccessBody); len(b) > 0 && b[0] == '{' {
 		var ok struct {
 			Status string `json:"status"`
@@ -125,7 +138,7 @@ func (c *Client) callError(st *call, err error) error {
 	if apiErr, ok := err.(*APIError); ok {
 		return apiErr
 	}
-	return &RequestError{Path: st.path, Attempts: st.attempts, Err: redactedCause(err, st.secrets[:], c.baseURL+st.path), Last: st.last}
+	return &RequestError{Path: st.path, Attempts: st.attempts, Uncertain: st.uncertain, Err: redactedCause(err, st.secrets[:], c.baseURL+st.path), Last: st.last}
 }
 
 // readBounded reads at most limit bytes of a response body and closes

@@ -152,6 +152,10 @@ type APIError struct {
 	RequestID string
 	// Attempts is how many requests the call sent, this one included.
 	Attempts int
+	// Uncertain is how many attempts of the call, this one included, may
+	// have been applied by Blueshift without a definite answer (see
+	// Response.Uncertain): a 5xx is one.
+	Uncertain int
 	// Body is the response body, at most 64 KiB of it, as sent except that
 	// the call's identifiers of 4 or more bytes and the API key are replaced
 	// by "[redacted]" wherever they occur, plain, Go-quoted or
@@ -419,6 +423,10 @@ type RequestError struct {
 	// Attempts is how many requests were sent: 0 when the context was done
 	// (or the rate limit could not be met) before the first one.
 	Attempts int
+	// Uncertain is how many attempts may have been applied by Blueshift
+	// without a definite answer (see Response.Uncertain); when it is 0, no
+	// attempt of this call can change Blueshift's state any more.
+	Uncertain int
 	// Err is what ended the call. It prints with the call's identifiers and
 	// the API key redacted from the text that came from outside (the
 	// client's own URL, addresses and words stay as they are), and

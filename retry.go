@@ -32,6 +32,7 @@ import (
 func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (retry bool, _ error) {
 	st := callFrom(ctx)
 	st.attempts++
+	st.countUncertain(resp, err)
 	c.learnRate(ctx, st, resp, err) // ratecontrol.go: the adaptive rate learns each outcome
 	if c.hooks != nil {
 		defer c.attemptDone(ctx, st, resp, err, &retry) // hooks.go
@@ -48,7 +49,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		resp.Body.Close()
 		resp.Body = http.NoBody
 		apiErr := newAPIError(resp.StatusCode, requestID(resp, st.secrets[:]), body, st.secrets[:])
-		apiErr.Attempts = st.attempts
+		apiErr.Attempts, apiErr.Uncertain = st.attempts, st.uncertain
 		st.last = apiErr
 		err = apiErr
 	}

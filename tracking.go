@@ -15,6 +15,12 @@ type Response struct {
 	RequestID string
 	// Attempts is how many requests the call sent (1 unless it was retried).
 	Attempts int
+	// Uncertain is how many attempts of the call may have been applied by
+	// Blueshift without a definite answer: a request sent that got no
+	// response (attempt timeout, connection reset or EOF, the caller's
+	// deadline) or got a 5xx. Blueshift may still apply such a request
+	// later; a 2xx, 429 or other 4xx answer is definite.
+	Uncertain int
 }
 
 // Paths of the customer-tracking endpoints.

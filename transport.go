@@ -69,6 +69,7 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return nil, err
 	}
 	st.attempts++ // the attempt the dead connection swallowed
+	st.countUncertain(nil, err)
 	st.resent = true
 	t.client.logAttempt(req.Context(), st, nil, err)
 	if st.hook != nil { // hooks.go

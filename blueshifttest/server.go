@@ -84,6 +84,8 @@ type Server struct {
 	failNext    []int // statuses for the next requests, in order
 	dropNext    int
 	delay       time.Duration
+	lateNext    int           // ApplyLate: how many of the next requests are applied late
+	lateBy      time.Duration // ApplyLate: how late
 	failRate    float64
 	tracked     map[string]bool // "email:x" / "customer_id:y" / … → tracked (true) or forgotten (false)
 	requestID   int
@@ -130,6 +132,7 @@ func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests, s.failNext, s.dropNext, s.delay, s.failRate = nil, nil, 0, 0, 0
+	s.lateNext, s.lateBy = 0, 0
 	s.tracked, s.maxInFlight = map[string]bool{}, 0
 	s.rateLimited = 0
 }
@@ -169,6 +172,21 @@ func (s *Server) SetDelay(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.delay = d
+}
+
+// ApplyLate makes the fake hold each of the next n requests for d and then
+// apply it, whether or not the client still waits for the answer, as a
+// backend (or the load balancer before it) that has read a request may
+// apply it after the client gave up. Unlike SetDelay, which gives up with
+// the client and applies nothing, it shows what a client that stopped
+// waiting cannot know: its request may still land, after newer ones.
+// Calls add up; a late request ignores SetDelay, and Close waits for the
+// requests it holds.
+func (s *Server) ApplyLate(n int, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lateNext += n
+	s.lateBy = d
 }
 
 // MaxInFlightPerCustomer returns the largest number of calls for one
@@ -241,6 +259,7 @@ type fault struct {
 	status int
 	drop   bool
 	delay  time.Duration
+	late   time.Duration // ApplyLate: hold this long, then apply
 }
 
 // ServeHTTP answers one request as Blueshift would. Server implements
@@ -254,7 +273,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-Id", requestID)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 
-	if f.delay > 0 {
+	if f.late > 0 {
+		time.Sleep(f.late) // whether or not the client still waits
+	} else if f.delay > 0 {
 		t := time.NewTimer(f.delay)
 		select {
 		case <-t.C:
@@ -320,6 +341,9 @@ func (s *Server) record(r *http.Request, body []byte) (fault, string) {
 	}
 	f := fault{delay: s.delay}
 	switch {
+	case s.lateNext > 0:
+		s.lateNext--
+		f.late = s.lateBy
 	case len(s.failNext) > 0:
 		f.status, s.failNext = s.failNext[0], s.failNext[1:]
 	case s.dropNext > 0:

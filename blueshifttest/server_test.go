@@ -179,6 +179,33 @@ func TestSetDelayLetsUsersTestTheirTimeouts(t *testing.T) {
 	assert.False(t, srv.IsTracked(blueshift.Customer{Email: "ann@example.com"}))
 }
 
+// TestApplyLateAppliesAfterTheClientGaveUp reproduces a late apply: the
+// client's stop times out, its start is applied, and then the old stop
+// lands and wins.
+func TestApplyLateAppliesAfterTheClientGaveUp(t *testing.T) {
+	srv := blueshifttest.NewServer()
+	defer srv.Close()
+	ann := blueshift.Customer{Email: "ann@example.com"}
+	client := newClient(t, srv, blueshift.WithRetryMax(0))
+	srv.ApplyLate(1, 300*time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	_, err := client.StopTracking(ctx, ann)
+	cancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	var reqErr *blueshift.RequestError
+	require.ErrorAs(t, err, &reqErr)
+	assert.Equal(t, 1, reqErr.Uncertain, "the stop reached the fake without an answer")
+
+	_, err = client.StartTracking(context.Background(), ann)
+	require.NoError(t, err, "only the next request was late")
+	assert.True(t, srv.IsTracked(ann))
+
+	assert.Eventually(t, func() bool { return !srv.IsTracked(ann) }, 5*time.Second, 10*time.Millisecond,
+		"the late stop lands after the start")
+	assert.Len(t, srv.Requests(), 2)
+}
+
 // countingReader is an endless body that counts what was read of it.
 type countingReader struct{ n atomic.Int64 }
 

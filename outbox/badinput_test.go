@@ -241,6 +241,13 @@ func TestOptions(t *testing.T) {
 	}
 	_, err := Open(context.Background(), client, store, WithLease(time.Second), WithClientTimeout(time.Second))
 	assert.ErrorIs(t, err, ErrLeaseTooShort)
+	// A lease under 1 s is refused whatever the client timeout: one under
+	// 1 ms was stored as 0 ms, due again at once (issue 15, item 9).
+	for _, lease := range []time.Duration{500 * time.Microsecond, 999 * time.Millisecond} {
+		ob, err := Open(context.Background(), client, store, WithLease(lease), WithClientTimeout(lease/4))
+		assert.ErrorIs(t, err, ErrLeaseTooShort, "lease %v", lease)
+		assert.Nil(t, ob)
+	}
 	_, err = Open(context.Background(), nil, store)
 	assert.ErrorContains(t, err, "nil *blueshift.Client")
 	ob, err := Open(context.Background(), client, store) // the defaults are valid

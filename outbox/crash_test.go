@@ -65,6 +65,7 @@ type harness struct {
 	worker string // the worker binary
 
 	mu      sync.Mutex
+	logs    map[string]int // worker log lines counted by countLogs
 	begun   map[int]bool
 	acked   map[int]bool
 	workers map[int]*exec.Cmd
@@ -76,6 +77,9 @@ func newHarness(t *testing.T, cfg crashload.Config) *harness {
 	t.Cleanup(fake.Close)
 	fake.FailRandomly(0.2)
 	cfg.FakeURL, cfg.APIKey = fake.URL, fake.APIKey
+	if cfg.LateApplyWindow == 0 {
+		cfg.LateApplyWindow = 2 * time.Second // 503s are uncertain: their customers settle this long
+	}
 	cfg.Seed, cfg.Changes, cfg.Customers = rand.Uint64(), crashChanges, crashCustomers
 	t.Logf("seed %d", cfg.Seed)
 	return &harness{t: t, fake: fake, cfg: cfg, load: crashload.Workload(cfg.Seed, crashChanges, crashCustomers), worker: buildWorker(t),
@@ -96,17 +100,22 @@ func (h *harness) run(kills int) {
 		time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
 		h.killOne(exited)
 	}
-	deadline := time.After(90 * time.Second)
+	h.drainAll(exited)
+	h.t.Logf("changes recorded %d, acknowledged %d, kills %d", len(h.begun), len(h.acked), h.kills)
+	require.GreaterOrEqual(h.t, h.kills, 10)
+}
+
+// drainAll waits for every worker to finish recording and drain.
+func (h *harness) drainAll(exited chan workerExit) {
+	deadline := time.After(120 * time.Second)
 	for h.running() > 0 {
 		select {
 		case e := <-exited:
 			h.exited(e, exited)
 		case <-deadline:
-			h.t.Fatalf("workers did not drain within 90s (%d acknowledged)", h.ackedCount())
+			h.t.Fatalf("workers did not drain within 120s (%d acknowledged)", h.ackedCount())
 		}
 	}
-	h.t.Logf("changes recorded %d, acknowledged %d, kills %d", len(h.begun), len(h.acked), h.kills)
-	require.GreaterOrEqual(h.t, h.kills, 10)
 }
 
 type workerExit struct {
@@ -233,6 +242,7 @@ func (h *harness) exited(e workerExit, exited chan<- workerExit) {
 	h.mu.Lock()
 	delete(h.workers, e.worker)
 	h.mu.Unlock()
+	h.countLogs(e.stderr.String())
 	switch {
 	case e.killed:
 		h.kills++

@@ -6,9 +6,18 @@
 // For each customer the outbox keeps only the latest desired state,
 // tracked or forgotten, with a version number that every recorded change
 // bumps. Delivery always sends the latest state, and a delivery that
-// completes for an older version never marks a newer one delivered, so
-// Blueshift ends in the state the customer asked for last, whatever the
-// failures, crashes and concurrency.
+// completes for an older version never marks a newer one delivered.
+// Blueshift cannot refuse a request applied late, so the outbox also
+// makes sure the latest state is the last one it sends: after an attempt
+// of the other state that may still be applied (no answer, or a 5xx; see
+// blueshift.Response.Uncertain), or a request sent by a worker whose lease
+// was lost, it sends the latest state again once WithLateApplyWindow has
+// passed (Stats.Settling). Once a customer is done, its row is deleted:
+// the outbox keeps no identifier of a delivered customer. What remains
+// possible is a request applied later than the window, and a worker that
+// stalls for longer than its lease plus the window right before a send and
+// then dies before recording it; docs/outbox.md in the repository has the
+// details and measurements.
 //
 // A customer is identified by all four identifiers together, trimmed as
 // the client trims them and with the email lower-cased: {Email: a} and

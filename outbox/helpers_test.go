@@ -24,7 +24,7 @@ import (
 func fastOptions() []Option {
 	return []Option{
 		WithBackoff(5*time.Millisecond, 50*time.Millisecond), WithLease(2 * time.Second),
-		WithClientTimeout(time.Second), WithPollInterval(20 * time.Millisecond),
+		WithClientTimeout(time.Second), WithPollInterval(20 * time.Millisecond), WithLateApplyWindow(time.Second),
 		WithLogger(slog.New(slog.NewTextHandler(testLogOut, nil))),
 	}
 }
@@ -187,10 +187,24 @@ func stats(t testing.TB, ob *Outbox) Stats {
 	return st
 }
 
-// drained waits until nothing is pending.
+// drained waits until nothing is pending or settling.
 func drained(t testing.TB, ob *Outbox) {
 	t.Helper()
-	eventually(t, 20*time.Second, "the outbox to drain", func() bool { return stats(t, ob).Pending == 0 })
+	eventually(t, 20*time.Second, "the outbox to drain", func() bool {
+		st := stats(t, ob)
+		return st.Pending == 0 && st.Settling == 0
+	})
+}
+
+// deadList collects ob.Dead, failing the test on error.
+func deadList(t testing.TB, ob *Outbox) []Entry {
+	t.Helper()
+	var out []Entry
+	for e, err := range ob.Dead(context.Background()) {
+		require.NoError(t, err)
+		out = append(out, e)
+	}
+	return out
 }
 
 // paths lists the paths of the fake's requests, in order.

@@ -20,6 +20,7 @@ type settings struct {
 	logger                 *slog.Logger
 	clientTimeout          time.Duration
 	pollInterval           time.Duration
+	lateApplyWindow        time.Duration
 }
 
 // Defaults, documented on the options that change them.
@@ -31,6 +32,8 @@ const (
 	defaultConcurrency   = 4
 	defaultClientTimeout = 30 * time.Second // blueshift.WithTimeout's default
 	defaultPollInterval  = time.Second
+	defaultLateApply     = 10 * time.Minute
+	maxLateApply         = 24 * time.Hour
 	// maxPauseProbe bounds the wait before probing a paused delivery.
 	maxPauseProbe = time.Minute
 )
@@ -41,6 +44,7 @@ func defaultSettings() settings {
 		maxAge: defaultMaxAge, lease: defaultLease, concurrency: defaultConcurrency,
 		logger:        slog.New(slog.DiscardHandler),
 		clientTimeout: defaultClientTimeout, pollInterval: defaultPollInterval,
+		lateApplyWindow: defaultLateApply,
 	}
 }
 
@@ -74,10 +78,13 @@ func WithMaxAge(d time.Duration) Option {
 
 // WithLease sets how long a claimed customer stays reserved for the
 // worker delivering it (default 2 min). Each call gets half the lease as
-// its deadline, so it ends well before another worker may take the
-// customer over; a crashed worker's customers are taken over when their
-// lease expires. Open refuses a lease shorter than twice the client's
-// per-attempt timeout (see WithClientTimeout).
+// its deadline, counted from just before the claim, so it ends well before
+// another worker may take the customer over; a crashed worker's customers
+// are taken over when their lease expires. A lease that fails anyway (a
+// stalled worker, a clock jump) cannot make an older state land last: see
+// WithLateApplyWindow. Open refuses (ErrLeaseTooShort) a lease under 1 s or
+// shorter than twice the client's per-attempt timeout (see
+// WithClientTimeout).
 func WithLease(d time.Duration) Option {
 	return func(s *settings) error {
 		if d <= 0 {
@@ -89,7 +96,9 @@ func WithLease(d time.Duration) Option {
 }
 
 // WithConcurrency sets how many deliveries one Run makes at once
-// (default 4, at most 1024). The client's rate limit still applies.
+// (default 4, at most 1024). Run also keeps no more in flight than the
+// client's rate (blueshift.Client.Rate) serves within half a call's
+// deadline, so that calls seldom end without sending a request.
 func WithConcurrency(n int) Option {
 	return func(s *settings) error {
 		if n < 1 || n > 1024 {
@@ -141,11 +150,36 @@ func WithPollInterval(d time.Duration) Option {
 	}
 }
 
+// WithLateApplyWindow sets how long Blueshift may still apply a request
+// after the client stopped waiting for it (default 10 minutes, at most
+// 24 h): a backend or load balancer that has read a request may apply it
+// after the call timed out. When a customer's latest state is delivered
+// and an uncertain attempt of the other state (one that got no answer, or
+// a 5xx) was made for that customer less than d before, the latest state
+// is sent once more when d has passed since that attempt; until then the
+// customer counts in Stats.Settling and its row keeps its identifiers.
+func WithLateApplyWindow(d time.Duration) Option {
+	return func(s *settings) error {
+		if d <= 0 || d > maxLateApply {
+			return fmt.Errorf("outbox: late-apply window must be in (0, %v], got %v", maxLateApply, d)
+		}
+		s.lateApplyWindow = d
+		return nil
+	}
+}
+
 // callTimeout is each delivery call's deadline: half the lease.
 func (s *settings) callTimeout() time.Duration { return s.lease / 2 }
 
+// minLease is the shortest lease Open accepts: leases are stored in whole
+// milliseconds, and a shorter one leaves no room for a claim and a call.
+const minLease = time.Second
+
 // check validates the options together.
 func (s *settings) check() error {
+	if s.lease < minLease {
+		return fmt.Errorf("%w: lease %v is under the minimum %v", ErrLeaseTooShort, s.lease, minLease)
+	}
 	if s.lease < 2*s.clientTimeout {
 		return fmt.Errorf("%w: lease %v must be at least twice the client's per-attempt timeout %v (see WithClientTimeout)",
 			ErrLeaseTooShort, s.lease, s.clientTimeout)

@@ -32,6 +32,9 @@ type Outbox struct {
 	owner  string // this Outbox's prefix of lease owners
 
 	wakeCh    chan struct{}
+	freed     chan struct{} // a delivery slot was given back
+	mech      mechanisms
+	claimHook func() // tests: runs just before each claim statement
 	running   atomic.Bool
 	closed    atomic.Bool
 	delivered atomic.Int64
@@ -47,7 +50,7 @@ type Outbox struct {
 // store, creating or migrating the table. It refuses a table with a newer
 // schema (ErrSchemaTooNew) or a corrupted one (ErrSchemaCorrupt), a lease
 // too short for the client (ErrLeaseTooShort), and invalid options. Open
-// with SQLite takes over the leases a killed predecessor left.
+// never takes over a lease: a second Open beside a live Run is safe.
 func Open(ctx context.Context, client *blueshift.Client, store Store, opts ...Option) (*Outbox, error) {
 	if client == nil {
 		return nil, errors.New("outbox: nil *blueshift.Client")
@@ -68,7 +71,7 @@ func Open(ctx context.Context, client *blueshift.Client, store Store, opts ...Op
 	if err != nil {
 		return nil, err
 	}
-	o := &Outbox{client: client, db: db, d: d, owned: owned, s: s, owner: newOwnerID(), wakeCh: make(chan struct{}, 1)}
+	o := &Outbox{client: client, db: db, d: d, owned: owned, s: s, owner: newOwnerID(), wakeCh: make(chan struct{}, 1), freed: make(chan struct{}, 1)}
 	if err := o.prepare(ctx); err != nil {
 		if owned {
 			db.Close()
@@ -78,18 +81,9 @@ func Open(ctx context.Context, client *blueshift.Client, store Store, opts ...Op
 	return o, nil
 }
 
-// prepare migrates the table and, on a single-process store, takes over
-// leftover leases.
+// prepare migrates the table.
 func (o *Outbox) prepare(ctx context.Context) error {
-	if err := migrate(ctx, o.db, o.d); err != nil {
-		return err
-	}
-	if o.d.reclaimAtOpen {
-		if _, err := o.db.ExecContext(ctx, o.d.q.reclaim); err != nil {
-			return fmt.Errorf("outbox: reclaim leases: %w", err)
-		}
-	}
-	return nil
+	return migrate(ctx, o.db, o.d)
 }
 
 // newOwnerID names this Outbox in lease_owner, unique across processes.

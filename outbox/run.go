@@ -26,6 +26,19 @@ type claimed struct {
 	version  int64
 	attempts int
 	owner    string
+	// claimedAt is the database's clock when the claim ran (Postgres: when
+	// its transaction began, before any lock wait).
+	claimedAt int64
+	// deadline ends the call: half the lease after just before the claim
+	// was sent (monotonic), so a claim that waited never leaves the call
+	// more time than its lease has left.
+	deadline time.Time
+	// settling is set when the claim is a re-assertion after the
+	// late-apply window; deliveredAt is when the delivery it re-asserts
+	// began, and opposite the last uncertain attempt of the other state.
+	settling    bool
+	deliveredAt int64
+	opposite    int64
 }
 
 // Run delivers recorded changes until ctx ends, at most WithConcurrency at
@@ -45,7 +58,13 @@ func (o *Outbox) Run(ctx context.Context) error {
 	ctx, finish := o.stoppable(ctx)
 	defer finish()
 	if !o.closed.Load() { // else closed before Close could see this Run
-		o.deliverUntilDone(ctx)
+		if unlock, err := o.lockRun(ctx); err == nil {
+			o.deliverUntilDone(ctx)
+			unlock()
+		} else if ctx.Err() == nil {
+			o.s.logger.Error("outbox: cannot lock the SQLite file for delivery", "error", err)
+			return err
+		}
 	}
 	if o.closed.Load() {
 		return ErrClosed
@@ -76,7 +95,7 @@ func (o *Outbox) deliverUntilDone(ctx context.Context) {
 			continue
 		}
 		probing := o.probing()
-		n := acquire(ctx, slots, probing)
+		n := acquire(ctx, slots, probing, o.claimLimit(), o.freed)
 		if n == 0 {
 			break
 		}
@@ -106,7 +125,7 @@ func (o *Outbox) deliverUntilDone(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer func() { <-slots }()
+				defer o.free(slots)
 				o.deliver(ctx, e)
 			}()
 		}
@@ -119,17 +138,24 @@ func (o *Outbox) deliverUntilDone(ctx context.Context) {
 	}
 }
 
-// acquire takes one delivery slot, waiting for it, and as many more as
-// are free (none while probing); it returns how many it took, 0 if ctx
-// ended first.
-func acquire(ctx context.Context, slots chan struct{}, probing bool) int {
+// acquire takes one delivery slot, waiting for it and for fewer than
+// limit deliveries in flight, and as many more as are free within limit
+// (none while probing); it returns how many it took, 0 if ctx ended first.
+func acquire(ctx context.Context, slots chan struct{}, probing bool, limit int, freed <-chan struct{}) int {
+	for len(slots) >= limit {
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return 0
+		}
+	}
 	select {
 	case slots <- struct{}{}:
 	case <-ctx.Done():
 		return 0
 	}
 	n := 1
-	for !probing && n < cap(slots) {
+	for !probing && n < cap(slots) && len(slots) < limit {
 		select {
 		case slots <- struct{}{}:
 			n++
@@ -140,6 +166,26 @@ func acquire(ctx context.Context, slots chan struct{}, probing bool) int {
 	return n
 }
 
+// free gives a delivery slot back and tells acquire.
+func (o *Outbox) free(slots chan struct{}) {
+	<-slots
+	select {
+	case o.freed <- struct{}{}:
+	default:
+	}
+}
+
+// claimLimit is how many deliveries may be in flight: WithConcurrency,
+// and no more than the client's rate can serve within half a call's
+// deadline, so that calls seldom end without sending a request.
+func (o *Outbox) claimLimit() int {
+	limit := o.s.concurrency
+	if r := o.client.Rate(); r > 0 {
+		limit = min(limit, max(1, int(r*o.s.callTimeout().Seconds()/2)))
+	}
+	return limit
+}
+
 // claim leases up to n due customers to this Outbox. It is not cut short
 // by ctx (only bounded by dbTimeout), so that what it leased is known and
 // can be released.
@@ -147,6 +193,10 @@ func (o *Outbox) claim(ctx context.Context, n int) ([]claimed, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
 	defer cancel()
 	owner := o.owner + "-" + strconv.FormatInt(o.claims.Add(1), 36)
+	deadline := time.Now().Add(o.s.callTimeout()) // before the claim is sent
+	if o.claimHook != nil {
+		o.claimHook()
+	}
 	rows, err := o.db.QueryContext(ctx, o.d.q.claim, owner, o.s.lease.Milliseconds(), n)
 	if err != nil {
 		return nil, fmt.Errorf("outbox: claim: %w", err)
@@ -154,13 +204,14 @@ func (o *Outbox) claim(ctx context.Context, n int) ([]claimed, error) {
 	defer rows.Close()
 	var out []claimed
 	for rows.Next() {
-		e := claimed{owner: owner}
+		e := claimed{owner: owner, deadline: deadline}
 		var state int
+		var settleAt int64
 		if err := rows.Scan(&e.key, &e.customer.Email, &e.customer.CustomerID, &e.customer.Cookie, &e.customer.DeviceID,
-			&state, &e.version, &e.attempts); err != nil {
+			&state, &e.version, &e.attempts, &e.claimedAt, &settleAt, &e.deliveredAt, &e.opposite); err != nil {
 			return nil, fmt.Errorf("outbox: claim: %w", err)
 		}
-		e.tracked = state == 1
+		e.tracked, e.settling = state == 1, settleAt > 0
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
@@ -200,6 +251,6 @@ func (o *Outbox) releaseAll(ctx context.Context, entries []claimed) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
 	defer cancel()
 	for _, e := range entries {
-		o.exec(ctx, "release lease", o.d.q.release, e.key, e.owner)
+		o.exec(ctx, "release lease", o.d.q.release, 0, 0, e.key, e.owner)
 	}
 }

@@ -43,6 +43,18 @@ var migrations = []string{
 		last_error TEXT NOT NULL
 	);
 	CREATE INDEX blueshift_outbox_due ON blueshift_outbox (next_attempt_at) WHERE status = 1`,
+	// 2: delivered customers are forgotten (rows deleted); re-assertion
+	// after the late-apply window (settle_at, the last uncertain attempt of
+	// each state, the state sent under the current lease, when the settling
+	// state's delivery began); dead entries
+	// listed in keyset pages by (first_pending_at, customer_key).
+	`ALTER TABLE blueshift_outbox ADD COLUMN settle_at BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE blueshift_outbox ADD COLUMN uncertain_start_at BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE blueshift_outbox ADD COLUMN uncertain_stop_at BIGINT NOT NULL DEFAULT 0;
+	ALTER TABLE blueshift_outbox ADD COLUMN lease_state INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE blueshift_outbox ADD COLUMN delivered_at BIGINT NOT NULL DEFAULT 0;
+	DELETE FROM blueshift_outbox WHERE status = 0;
+	CREATE INDEX blueshift_outbox_dead ON blueshift_outbox (first_pending_at, customer_key) WHERE status = 2`,
 }
 
 // schemaVersion is the version this package writes and reads.
@@ -52,7 +64,7 @@ var schemaVersion = len(migrations)
 // that lacks one.
 const columnsCheck = `SELECT customer_key, email, customer_id, cookie, device_id, state, version,
 	delivered_version, status, first_pending_at, next_attempt_at, attempts, lease_owner,
-	changed_during_lease_at, last_error
+	changed_during_lease_at, last_error, settle_at, uncertain_start_at, uncertain_stop_at, lease_state, delivered_at
 	FROM blueshift_outbox WHERE 1 = 0`
 
 // migrate brings the schema to schemaVersion in one transaction, refusing
@@ -94,8 +106,8 @@ func migrate(ctx context.Context, db *sql.DB, d *dialect) error {
 		return fmt.Errorf("%w: table blueshift_outbox: %w", ErrSchemaCorrupt, err)
 	}
 	var keys int
-	if err := tx.QueryRowContext(ctx, d.keysCheck).Scan(&keys); err != nil || keys != 2 {
-		return fmt.Errorf("%w: table blueshift_outbox lacks its primary key or its index blueshift_outbox_due", ErrSchemaCorrupt)
+	if err := tx.QueryRowContext(ctx, d.keysCheck).Scan(&keys); err != nil || keys != 3 {
+		return fmt.Errorf("%w: table blueshift_outbox lacks its primary key or its index blueshift_outbox_due or blueshift_outbox_dead", ErrSchemaCorrupt)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("outbox: migrate: commit: %w", err)

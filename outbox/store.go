@@ -24,9 +24,14 @@ const SQLiteBusyTimeoutMillis = 10000
 
 // SQLite is the embedded store: a SQLite database file at path (created if
 // missing), through the pure-Go driver modernc.org/sqlite, in WAL mode
-// with synchronous=FULL and a busy timeout of SQLiteBusyTimeoutMillis. It
-// is meant for one process: Open takes over, at once, the leases a killed
-// predecessor left. Close closes the file.
+// with synchronous=FULL, secure_delete on (deleted rows are overwritten in
+// the file) and a busy timeout of SQLiteBusyTimeoutMillis. One Run at a
+// time delivers from a file: it holds an OS lock on path+"-deliver.lock",
+// and a second Run, in this process or another, waits for it; once it has
+// the lock it takes over, at once, the leases a killed predecessor left.
+// Any number of Outboxes, in any process, may open the file beside a live
+// Run to record changes or call Stats, Dead, Retry, RetryAll and Discard.
+// Close closes the file.
 func SQLite(path string) Store { return sqliteStore{path: path} }
 
 // SQLiteDB is the embedded store on the application's own handle, opened
@@ -34,9 +39,11 @@ func SQLite(path string) Store { return sqliteStore{path: path} }
 // StopTrackingTx join the application's transactions. Open it with a DSN
 // such as
 //
-//	file:app.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate
+//	file:app.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=secure_delete(1)&_txlock=immediate
 //
-// Open refuses a handle without a busy timeout. Close leaves db open.
+// (secure_delete makes SQLite overwrite the rows of delivered customers,
+// which the outbox deletes). Open refuses a handle without a busy timeout.
+// Run holds the same file lock as with SQLite. Close leaves db open.
 func SQLiteDB(db *sql.DB) Store { return sqliteStore{db: db} }
 
 // Postgres is the store for services with many replicas, on the
@@ -83,7 +90,7 @@ func (s sqliteStore) open(ctx context.Context) (*sql.DB, *dialect, bool, error) 
 // sqliteDSN is the DSN SQLite(path) opens.
 func sqliteDSN(path string) string {
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + fmt.Sprintf(
-		"?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate", SQLiteBusyTimeoutMillis)
+		"?_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=secure_delete(1)&_txlock=immediate", SQLiteBusyTimeoutMillis)
 }
 
 type postgresStore struct{ db *sql.DB }
@@ -104,8 +111,9 @@ type dialect struct {
 	lockSchema string
 	// dollar means placeholders are $1, $2, … instead of ?.
 	dollar bool
-	// reclaimAtOpen takes over every lease at Open (one process only).
-	reclaimAtOpen bool
+	// singleDeliverer makes Run hold an OS file lock, so that one Run
+	// delivers at a time and takes over every lease once it has the lock.
+	singleDeliverer bool
 	// keysCheck counts the table's primary key and due index: 2 when
 	// both are there.
 	keysCheck string
@@ -114,11 +122,11 @@ type dialect struct {
 
 var (
 	sqliteDialect = newDialect(&dialect{
-		name:          "sqlite",
-		now:           `CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)`,
-		reclaimAtOpen: true,
+		name:            "sqlite",
+		now:             `CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)`,
+		singleDeliverer: true,
 		keysCheck: `SELECT (SELECT count(*) FROM pragma_index_list('blueshift_outbox') WHERE origin = 'pk')
-			+ (SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'blueshift_outbox' AND name = 'blueshift_outbox_due')`,
+			+ (SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'blueshift_outbox' AND name IN ('blueshift_outbox_due', 'blueshift_outbox_dead'))`,
 	})
 	postgresDialect = newDialect(&dialect{
 		name:       "postgres",
@@ -126,7 +134,7 @@ var (
 		lockSchema: `SELECT pg_advisory_xact_lock(7238151163024101989)`,
 		dollar:     true,
 		keysCheck: `SELECT (SELECT count(*) FROM pg_constraint WHERE conrelid = to_regclass('blueshift_outbox') AND contype = 'p')
-			+ (SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'blueshift_outbox' AND indexname = 'blueshift_outbox_due')`,
+			+ (SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'blueshift_outbox' AND indexname IN ('blueshift_outbox_due', 'blueshift_outbox_dead'))`,
 	})
 )
 

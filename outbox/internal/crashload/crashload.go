@@ -5,6 +5,7 @@ package crashload
 import (
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/blueshift-go/blueshift"
 )
@@ -24,6 +25,9 @@ type Config struct {
 	Worker    int // this worker records the customers with k % Workers == Worker
 	Workers   int
 	From      int // first change index to record
+	// LateApplyWindow, if set, is the worker's WithLateApplyWindow; the
+	// worker then also logs lease-lost and unsent calls (Warn and Info).
+	LateApplyWindow time.Duration
 }
 
 // Change is one change of a workload: customer K tracked or forgotten.

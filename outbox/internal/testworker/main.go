@@ -69,11 +69,11 @@ func run(cfg crashload.Config) error {
 	return <-done
 }
 
-// drain waits until nothing is pending.
+// drain waits until nothing is pending or settling.
 func drain(ctx context.Context, ob *outbox.Outbox) error {
 	for {
 		st, err := ob.Stats(ctx)
-		if err != nil || st.Pending == 0 {
+		if err != nil || st.Pending == 0 && st.Settling == 0 {
 			return err
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -96,8 +96,13 @@ func open(ctx context.Context, cfg crashload.Config) (*outbox.Outbox, error) {
 		}
 		store = outbox.Postgres(db)
 	}
+	level, window := slog.LevelError, 10*time.Minute
+	if cfg.LateApplyWindow > 0 {
+		level, window = slog.LevelInfo, cfg.LateApplyWindow
+	}
 	return outbox.Open(ctx, client, store, outbox.WithConcurrency(8),
 		outbox.WithBackoff(5*time.Millisecond, 100*time.Millisecond), outbox.WithLease(2*time.Second),
 		outbox.WithClientTimeout(500*time.Millisecond), outbox.WithPollInterval(20*time.Millisecond),
-		outbox.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))))
+		outbox.WithLateApplyWindow(window),
+		outbox.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))))
 }
