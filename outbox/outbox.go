@@ -39,6 +39,7 @@ type Outbox struct {
 	closed    atomic.Bool
 	delivered atomic.Int64
 	claims    atomic.Int64
+	compacted atomic.Int64 // when the counts were last compacted, Unix ns
 
 	mu          sync.Mutex
 	pausedUntil time.Time          // delivery paused by a configuration problem until then

@@ -14,6 +14,9 @@ package outbox
 type queries struct {
 	upsert, claim, deliveredDone, deliveredKeep, retry, dead, release, notSent, leaseLost, reclaim string
 	stats, nextDue, listDead, retryDead, retryAllDead, discardDead                                 string
+	// compact folds the rows of blueshift_outbox_counts into one (Postgres
+	// only: SQLite keeps one row).
+	compact string
 }
 
 // markUncertain records, when its two arguments say so, that an attempt
@@ -97,12 +100,11 @@ func buildQueries(sql func(string) string, claimSQL string) queries {
 			uncertain_start_at = CASE WHEN lease_state = 1 THEN {now} ELSE uncertain_start_at END,
 			uncertain_stop_at = CASE WHEN lease_state = 0 THEN {now} ELSE uncertain_stop_at END
 		WHERE status = 1 AND next_attempt_at > {now} AND lease_owner <> ''`),
-		stats: sql(`SELECT
-			COALESCE(SUM(CASE WHEN status = 1 AND settle_at = 0 THEN 1 ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN status = 1 AND settle_at > 0 THEN 1 ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN status = 2 THEN 1 ELSE 0 END), 0),
-			COALESCE(MIN(CASE WHEN status = 1 AND settle_at = 0 THEN first_pending_at END), {now}), {now}
-		FROM blueshift_outbox`),
+		// The counts kept by triggers (see counts.go), how many rows hold
+		// them, and the oldest pending change through its partial index.
+		stats: sql(`SELECT COALESCE(SUM(pending), 0), COALESCE(SUM(settling), 0), COALESCE(SUM(dead), 0), COUNT(*),
+			COALESCE((SELECT MIN(first_pending_at) FROM blueshift_outbox WHERE status = 1 AND settle_at = 0), {now}), {now}
+		FROM blueshift_outbox_counts`),
 		nextDue: sql(`SELECT COALESCE(MIN(next_attempt_at), {now} + 3600000) - {now} FROM blueshift_outbox WHERE status = 1`),
 		// args: since, since, key, limit (keyset pages over the dead index)
 		listDead: sql(`SELECT customer_key, email, customer_id, cookie, device_id, state, version, attempts, first_pending_at, last_error

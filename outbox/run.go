@@ -115,6 +115,7 @@ func (o *Outbox) deliverUntilDone(ctx context.Context) {
 			}
 			continue
 		}
+		o.compact(ctx, false)
 		for _, e := range entries {
 			wg.Add(1)
 			go func() {
