@@ -49,6 +49,7 @@ func classify(err error) outcome {
 // what was sent is marked uncertain and the customer made due again (see
 // leaseLost), so that the latest state is sent after the stale one.
 func (o *Outbox) deliver(ctx context.Context, e claimed) {
+	e.callStart = time.Now()
 	callCtx, cancel := context.WithDeadline(ctx, e.deadline)
 	var resp *blueshift.Response
 	var err error
@@ -69,12 +70,14 @@ func (o *Outbox) deliver(ctx context.Context, e claimed) {
 		o.recordDelivered(dbCtx, e)
 		o.wake()
 	case ctx.Err() != nil:
+		o.m.count(ctx, outcomeReleased)
 		o.guarded(dbCtx, e, f, "release lease", q.release, uStart, uStop, e.key, e.owner)
 	case !f.reached && errors.Is(err, context.DeadlineExceeded):
 		// Not sent is not failed: the call's deadline came before a request
 		// could reach Blueshift (a rate-limit wait, a claim that waited): no
 		// attempt counted, no backoff, no aging.
 		o.mech.notSent.Add(1)
+		o.m.count(ctx, outcomeReleased)
 		o.guarded(dbCtx, e, f, "release unsent call", q.notSent, o.s.pollInterval.Milliseconds(), e.key, e.owner)
 	default:
 		o.failed(dbCtx, e, err, f)
@@ -124,7 +127,7 @@ func (o *Outbox) recordDelivered(ctx context.Context, e claimed) {
 		o.logDBError("record delivery", err)
 		return
 	} else if n == 1 {
-		o.delivered.Add(1)
+		o.countDelivered(ctx, e)
 		return
 	}
 	n, err := o.execN(ctx, q.deliveredKeep, e.version, w, e.version, w, e.version, e.version, e.key, e.owner)
@@ -132,7 +135,7 @@ func (o *Outbox) recordDelivered(ctx context.Context, e claimed) {
 	case err != nil:
 		o.logDBError("record delivery", err)
 	case n == 1:
-		o.delivered.Add(1)
+		o.countDelivered(ctx, e)
 	default:
 		o.leaseLost(ctx, e)
 	}
@@ -147,12 +150,15 @@ func (o *Outbox) failed(ctx context.Context, e claimed, err error, f facts) {
 	uStart, uStop := e.uncertainFlags(f.uncertain > 0)
 	switch kind {
 	case permanent:
+		o.m.count(ctx, outcomeDead)
 		o.s.logger.Error("outbox: Blueshift refused a change for good; entry is dead", "version", e.version, "error", err)
 		o.guarded(ctx, e, f, "record dead entry", q.dead, uStart, uStop, e.version, msg, e.key, e.owner)
 	case configuration:
+		o.m.count(ctx, outcomeReleased)
 		o.pause(err)
 		o.guarded(ctx, e, f, "release lease", q.release, uStart, uStop, e.key, e.owner)
 	default:
+		o.m.count(ctx, outcomeRetried)
 		wait := o.backoff(e.attempts)
 		o.s.logger.Debug("outbox: delivery failed; retrying the customer later", "attempts", e.attempts+1, "retry_in", wait, "error", err)
 		o.guarded(ctx, e, f, "record failure", q.retry, uStart, uStop, e.version, o.s.maxAge.Milliseconds(),

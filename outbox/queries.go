@@ -134,7 +134,7 @@ const sqliteClaim = `UPDATE blueshift_outbox ` + claimSet + `
 	WHERE customer_key IN (SELECT customer_key FROM blueshift_outbox
 		WHERE status = 1 AND next_attempt_at <= {now}
 		ORDER BY next_attempt_at LIMIT ?)
-	RETURNING customer_key, email, customer_id, cookie, device_id, state, version, attempts, {now}`
+	RETURNING customer_key, email, customer_id, cookie, device_id, state, version, attempts, {now}, first_pending_at`
 
 // postgresClaim leases due rows that no other transaction holds. The rows
 // are picked in a CTE, which Postgres runs once (an IN subquery may be
@@ -146,4 +146,4 @@ const postgresClaim = `WITH due AS (
 		FOR UPDATE SKIP LOCKED)
 	UPDATE blueshift_outbox AS o ` + claimSet + `
 	FROM due WHERE o.customer_key = due.customer_key
-	RETURNING o.customer_key, o.email, o.customer_id, o.cookie, o.device_id, o.state, o.version, o.attempts, {now}`
+	RETURNING o.customer_key, o.email, o.customer_id, o.cookie, o.device_id, o.state, o.version, o.attempts, {now}, o.first_pending_at`
