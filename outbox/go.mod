@@ -10,6 +10,7 @@ require (
 	go.opentelemetry.io/otel/metric v1.46.0
 	go.opentelemetry.io/otel/sdk/metric v1.46.0
 	go.uber.org/goleak v1.3.0
+	golang.org/x/term v0.28.0
 	modernc.org/sqlite v1.50.1
 )
 
