@@ -264,6 +264,16 @@ func TestPostgresFromDatabaseURL(t *testing.T) {
 	}
 }
 
+// markDead makes every entry of the SQLite outbox at path dead, as
+// Blueshift refusing them would.
+func markDead(t *testing.T, path string) {
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`UPDATE blueshift_outbox SET status = 2, last_error = 'test: refused'`)
+	require.NoError(t, err)
+}
+
 func mustClient(t *testing.T) *blueshift.Client {
 	c, err := blueshift.NewClient("test-key-unused")
 	require.NoError(t, err)
