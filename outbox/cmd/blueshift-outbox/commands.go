@@ -20,7 +20,7 @@ func withOutbox(ctx context.Context, c *config, stderr io.Writer, f func(*outbox
 	ob, closeAll, err := c.open(ctx)
 	if err != nil {
 		if errors.Is(err, errInput) {
-			return usageError(stderr, c.command, "%v", err)
+			return usageError(stderr, c.command, "%s", errText(err))
 		}
 		return failed(ctx, stderr, c.command, err)
 	}

@@ -25,6 +25,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/blueshift-go/blueshift"
@@ -97,6 +98,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitUsage
 }
 
+// errText is an error's message without the libraries' "outbox: " and
+// "blueshift: " prefixes, for messages that carry the command's own.
+func errText(err error) string {
+	return strings.NewReplacer("outbox: ", "", "blueshift: ", "").Replace(err.Error())
+}
+
 // usageError prints a usage or input error as one line naming the
 // command, and returns exitUsage.
 func usageError(stderr io.Writer, command, format string, a ...any) int {
@@ -107,7 +114,7 @@ func usageError(stderr io.Writer, command, format string, a ...any) int {
 // failed prints a failed operation as one line naming the command, and
 // returns exitFailed, or exitInterrupted if ctx ended.
 func failed(ctx context.Context, stderr io.Writer, command string, err error) int {
-	fmt.Fprintf(stderr, "blueshift-outbox %s: %v\n", command, err)
+	fmt.Fprintf(stderr, "blueshift-outbox %s: %s\n", command, errText(err))
 	if ctx.Err() != nil {
 		return exitInterrupted
 	}

@@ -226,7 +226,7 @@ func TestEndToEndBesideLiveRun(t *testing.T) {
 			assert.Equal(t, exitOK, r.code, r.stderr)
 			r = cmd("", "discard", "--email", "ann@example.com", "--yes")
 			assert.Equal(t, exitFailed, r.code)
-			assert.Contains(t, r.stderr, "no dead entry for this customer")
+			assert.Equal(t, "blueshift-outbox discard: no dead entry for this customer\n", r.stderr)
 			r = cmd("", "retry", "--email", "ann@example.com")
 			assert.Equal(t, exitFailed, r.code, "discarded is not retriable")
 
