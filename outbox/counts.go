@@ -9,12 +9,12 @@ import (
 // blueshift_outbox_counts, how many rows are pending, settling and dead,
 // adding each statement's change of these classes. On SQLite, which has
 // one writer at a time, the table has one row that a row trigger updates.
-// On Postgres a statement trigger inserts one row of differences per
-// statement that changed a class (inserts never wait for each other, so
-// concurrent writers and the application's transactions do not queue on
-// a counter), and compact folds them into one row now and then, which is
-// exact under any concurrency: it deletes the rows its snapshot sees and
-// inserts their sum in the same statement.
+// On Postgres a row trigger inserts one row of differences per row whose
+// class changed (inserts never wait for each other, so concurrent writers
+// and the application's transactions do not queue on a counter), and
+// compact folds them into one row now and then, which is exact under any
+// concurrency: it deletes the rows its snapshot sees and inserts their sum
+// in the same statement.
 
 // countsMigration is the migration that creates blueshift_outbox_counts.
 const countsMigration = 3
@@ -59,25 +59,26 @@ var sqliteCounting = []string{
 }
 
 // postgresCounting's function pins the search_path it was created with, so
-// that it finds blueshift_outbox_counts whatever the caller's path.
+// that it finds blueshift_outbox_counts whatever the caller's path. Row
+// triggers: most statements change one row, and an update that changes no
+// row's class (a claim, a retry, an upsert of a pending customer) is
+// skipped by the WHEN clause without calling the function.
 var postgresCounting = []string{
 	`CREATE FUNCTION blueshift_outbox_count() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 	DECLARE
-		d_pending BIGINT := 0;
-		d_settling BIGINT := 0;
-		d_dead BIGINT := 0;
+		d_pending INTEGER := 0;
+		d_settling INTEGER := 0;
+		d_dead INTEGER := 0;
 	BEGIN
-		IF TG_OP IN ('INSERT', 'UPDATE') THEN
-			SELECT d_pending + count(*) FILTER (WHERE status = 1 AND settle_at = 0),
-				d_settling + count(*) FILTER (WHERE status = 1 AND settle_at > 0),
-				d_dead + count(*) FILTER (WHERE status = 2)
-			INTO d_pending, d_settling, d_dead FROM new_rows;
+		IF TG_OP <> 'DELETE' THEN
+			d_pending := (NEW.status = 1 AND NEW.settle_at = 0)::INTEGER;
+			d_settling := (NEW.status = 1 AND NEW.settle_at > 0)::INTEGER;
+			d_dead := (NEW.status = 2)::INTEGER;
 		END IF;
-		IF TG_OP IN ('UPDATE', 'DELETE') THEN
-			SELECT d_pending - count(*) FILTER (WHERE status = 1 AND settle_at = 0),
-				d_settling - count(*) FILTER (WHERE status = 1 AND settle_at > 0),
-				d_dead - count(*) FILTER (WHERE status = 2)
-			INTO d_pending, d_settling, d_dead FROM old_rows;
+		IF TG_OP <> 'INSERT' THEN
+			d_pending := d_pending - (OLD.status = 1 AND OLD.settle_at = 0)::INTEGER;
+			d_settling := d_settling - (OLD.status = 1 AND OLD.settle_at > 0)::INTEGER;
+			d_dead := d_dead - (OLD.status = 2)::INTEGER;
 		END IF;
 		IF d_pending <> 0 OR d_settling <> 0 OR d_dead <> 0 THEN
 			INSERT INTO blueshift_outbox_counts (pending, settling, dead) VALUES (d_pending, d_settling, d_dead);
@@ -85,11 +86,13 @@ var postgresCounting = []string{
 		RETURN NULL;
 	END $$`,
 	`CREATE TRIGGER blueshift_outbox_count_insert AFTER INSERT ON blueshift_outbox
-		REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION blueshift_outbox_count()`,
-	`CREATE TRIGGER blueshift_outbox_count_update AFTER UPDATE ON blueshift_outbox
-		REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION blueshift_outbox_count()`,
+		FOR EACH ROW EXECUTE FUNCTION blueshift_outbox_count()`,
+	`CREATE TRIGGER blueshift_outbox_count_update AFTER UPDATE OF status, settle_at ON blueshift_outbox
+		FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR (OLD.settle_at = 0) IS DISTINCT FROM (NEW.settle_at = 0)
+			OR (OLD.settle_at > 0) IS DISTINCT FROM (NEW.settle_at > 0))
+		EXECUTE FUNCTION blueshift_outbox_count()`,
 	`CREATE TRIGGER blueshift_outbox_count_delete AFTER DELETE ON blueshift_outbox
-		REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION blueshift_outbox_count()`,
+		FOR EACH ROW EXECUTE FUNCTION blueshift_outbox_count()`,
 	initCounts,
 }
 
