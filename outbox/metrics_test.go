@@ -136,6 +136,7 @@ func TestMetrics(t *testing.T) {
 				reader := sdkmetric.NewManualReader()
 				ob := openOutbox(t, newClient(t, fake), sc.open(t), WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
 				require.NoError(t, ob.StartTracking(context.Background(), blueshift.Customer{Email: email}))
+				time.Sleep(5 * time.Millisecond) // the database's clock counts milliseconds
 				before := collect(t, reader)
 				assert.Equal(t, 1.0, before.gauge("blueshift.outbox.pending"))
 				assert.Positive(t, before.gauge("blueshift.outbox.oldest_pending.age"))
