@@ -52,6 +52,7 @@ func (o *Outbox) deliver(ctx context.Context, e claimed) {
 	if e.settling && e.opposite+o.s.lateApplyWindow.Milliseconds() <= e.deliveredAt && o.finishUnsent(ctx, e) {
 		return
 	}
+	e.callStart = time.Now()
 	callCtx, cancel := context.WithDeadline(ctx, e.deadline)
 	var resp *blueshift.Response
 	var err error
@@ -72,6 +73,7 @@ func (o *Outbox) deliver(ctx context.Context, e claimed) {
 		o.recordDelivered(dbCtx, e, f)
 		o.wake()
 	case ctx.Err() != nil:
+		o.m.count(ctx, outcomeReleased)
 		o.guarded(dbCtx, e, f, "release lease", q.release, uStart, uStop, e.key, e.owner)
 	case !f.reached && errors.Is(err, context.DeadlineExceeded):
 		// Not sent is not failed: the call's deadline came before a request
@@ -79,6 +81,7 @@ func (o *Outbox) deliver(ctx context.Context, e claimed) {
 		// attempt counted, no backoff, no aging.
 		o.mech.notSent.Add(1)
 		o.s.logger.Info("outbox: a call's deadline came before its request could be sent; released without counting an attempt")
+		o.m.count(ctx, outcomeReleased)
 		o.guarded(dbCtx, e, f, "release unsent call", q.notSent, o.s.pollInterval.Milliseconds(), e.key, e.owner)
 	default:
 		o.failed(dbCtx, e, err, f)
@@ -141,7 +144,7 @@ func (o *Outbox) recordDelivered(ctx context.Context, e claimed, f facts) {
 			o.logDBError("record delivery", err)
 			return
 		} else if n == 1 {
-			o.delivered.Add(1)
+			o.countDelivered(ctx, e)
 			return
 		}
 	}
@@ -155,7 +158,7 @@ func (o *Outbox) recordDelivered(ctx context.Context, e claimed, f facts) {
 	case err != nil:
 		o.logDBError("record delivery", err)
 	case n == 1:
-		o.delivered.Add(1)
+		o.countDelivered(ctx, e)
 	default:
 		o.leaseLost(ctx, e)
 	}
@@ -170,12 +173,15 @@ func (o *Outbox) failed(ctx context.Context, e claimed, err error, f facts) {
 	uStart, uStop := e.uncertainFlags(f.uncertain > 0)
 	switch kind {
 	case permanent:
+		o.m.count(ctx, outcomeDead)
 		o.s.logger.Error("outbox: Blueshift refused a change for good; entry is dead", "version", e.version, "error", err)
 		o.guarded(ctx, e, f, "record dead entry", q.dead, uStart, uStop, e.version, msg, e.key, e.owner)
 	case configuration:
+		o.m.count(ctx, outcomeReleased)
 		o.pause(err)
 		o.guarded(ctx, e, f, "release lease", q.release, uStart, uStop, e.key, e.owner)
 	default:
+		o.m.count(ctx, outcomeRetried)
 		wait := o.backoff(e.attempts)
 		o.s.logger.Debug("outbox: delivery failed; retrying the customer later", "attempts", e.attempts+1, "retry_in", wait, "error", err)
 		o.guarded(ctx, e, f, "record failure", q.retry, uStart, uStop, e.version, o.s.maxAge.Milliseconds(),

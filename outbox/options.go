@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Option configures an Outbox: pass options made by the With… functions to
@@ -21,6 +23,7 @@ type settings struct {
 	clientTimeout          time.Duration
 	pollInterval           time.Duration
 	lateApplyWindow        time.Duration
+	meterProvider          metric.MeterProvider
 }
 
 // Defaults, documented on the options that change them.

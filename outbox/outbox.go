@@ -39,6 +39,8 @@ type Outbox struct {
 	closed    atomic.Bool
 	delivered atomic.Int64
 	claims    atomic.Int64
+	compacted atomic.Int64 // when the counts were last compacted, Unix ns
+	m         *metrics     // nil without WithMeterProvider
 
 	mu          sync.Mutex
 	pausedUntil time.Time          // delivery paused by a configuration problem until then
@@ -72,7 +74,11 @@ func Open(ctx context.Context, client *blueshift.Client, store Store, opts ...Op
 		return nil, err
 	}
 	o := &Outbox{client: client, db: db, d: d, owned: owned, s: s, owner: newOwnerID(), wakeCh: make(chan struct{}, 1), freed: make(chan struct{}, 1)}
-	if err := o.prepare(ctx); err != nil {
+	err = o.prepare(ctx)
+	if err == nil {
+		o.m, err = newMetrics(o, s.meterProvider)
+	}
+	if err != nil {
 		if owned {
 			db.Close()
 		}
@@ -110,6 +116,7 @@ func (o *Outbox) Close() error {
 		stop()
 		<-done
 	}
+	o.m.close()
 	if !o.owned {
 		return nil
 	}

@@ -14,6 +14,9 @@ package outbox
 type queries struct {
 	upsert, claim, deliveredDone, deliveredKeep, retry, dead, release, notSent, leaseLost, reclaim string
 	stats, nextDue, listDead, retryDead, retryAllDead, discardDead                                 string
+	// compact folds the rows of blueshift_outbox_counts into one (Postgres
+	// only: SQLite keeps one row).
+	compact string
 }
 
 // markUncertain records, when its two arguments say so, that an attempt
@@ -106,12 +109,11 @@ func buildQueries(sql func(string) string, claimSQL string) queries {
 			uncertain_start_at = CASE WHEN lease_state = 1 THEN {now} ELSE uncertain_start_at END,
 			uncertain_stop_at = CASE WHEN lease_state = 0 THEN {now} ELSE uncertain_stop_at END
 		WHERE status = 1 AND next_attempt_at > {now} AND lease_owner <> ''`),
-		stats: sql(`SELECT
-			COALESCE(SUM(CASE WHEN status = 1 AND settle_at = 0 THEN 1 ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN status = 1 AND settle_at > 0 THEN 1 ELSE 0 END), 0),
-			COALESCE(SUM(CASE WHEN status = 2 THEN 1 ELSE 0 END), 0),
-			COALESCE(MIN(CASE WHEN status = 1 AND settle_at = 0 THEN first_pending_at END), {now}), {now}
-		FROM blueshift_outbox`),
+		// The counts kept by triggers (see counts.go), how many rows hold
+		// them, and the oldest pending change through its partial index.
+		stats: sql(`SELECT COALESCE(SUM(pending), 0), COALESCE(SUM(settling), 0), COALESCE(SUM(dead), 0), COUNT(*),
+			COALESCE((SELECT MIN(first_pending_at) FROM blueshift_outbox WHERE status = 1 AND settle_at = 0), {now}), {now}
+		FROM blueshift_outbox_counts`),
 		nextDue: sql(`SELECT COALESCE(MIN(next_attempt_at), {now} + 3600000) - {now} FROM blueshift_outbox WHERE status = 1`),
 		// args: since, since, key, limit (keyset pages over the dead index)
 		listDead: sql(`SELECT customer_key, email, customer_id, cookie, device_id, state, version, attempts, first_pending_at, last_error
@@ -142,7 +144,8 @@ const sqliteClaim = `UPDATE blueshift_outbox ` + claimSet + `
 		WHERE status = 1 AND next_attempt_at <= {now}
 		ORDER BY next_attempt_at LIMIT ?)
 	RETURNING customer_key, email, customer_id, cookie, device_id, state, version, attempts, {now}, settle_at, delivered_at,
-		CASE WHEN state = 1 THEN uncertain_stop_at ELSE uncertain_start_at END`
+		CASE WHEN state = 1 THEN uncertain_stop_at ELSE uncertain_start_at END,
+		first_pending_at`
 
 // postgresClaim leases due rows that no other transaction holds. The rows
 // are picked in a CTE, which Postgres runs once (an IN subquery may be
@@ -155,4 +158,5 @@ const postgresClaim = `WITH due AS (
 	UPDATE blueshift_outbox AS o ` + claimSet + `
 	FROM due WHERE o.customer_key = due.customer_key
 	RETURNING o.customer_key, o.email, o.customer_id, o.cookie, o.device_id, o.state, o.version, o.attempts, {now}, o.settle_at, o.delivered_at,
-		CASE WHEN o.state = 1 THEN o.uncertain_stop_at ELSE o.uncertain_start_at END`
+		CASE WHEN o.state = 1 THEN o.uncertain_stop_at ELSE o.uncertain_start_at END,
+		o.first_pending_at`

@@ -29,6 +29,11 @@ type claimed struct {
 	// claimedAt is the database's clock when the claim ran (Postgres: when
 	// its transaction began, before any lock wait).
 	claimedAt int64
+	// pendingAt is when its oldest undelivered change was recorded, by
+	// the database's clock (for the delivery delay metric).
+	pendingAt int64
+	// callStart is when deliver began the call.
+	callStart time.Time
 	// deadline ends the call: half the lease after just before the claim
 	// was sent (monotonic), so a claim that waited never leaves the call
 	// more time than its lease has left.
@@ -121,6 +126,7 @@ func (o *Outbox) deliverUntilDone(ctx context.Context) {
 			}
 			continue
 		}
+		o.compact(ctx, false)
 		for _, e := range entries {
 			wg.Add(1)
 			go func() {
@@ -208,7 +214,7 @@ func (o *Outbox) claim(ctx context.Context, n int) ([]claimed, error) {
 		var state int
 		var settleAt int64
 		if err := rows.Scan(&e.key, &e.customer.Email, &e.customer.CustomerID, &e.customer.Cookie, &e.customer.DeviceID,
-			&state, &e.version, &e.attempts, &e.claimedAt, &settleAt, &e.deliveredAt, &e.opposite); err != nil {
+			&state, &e.version, &e.attempts, &e.claimedAt, &settleAt, &e.deliveredAt, &e.opposite, &e.pendingAt); err != nil {
 			return nil, fmt.Errorf("outbox: claim: %w", err)
 		}
 		e.tracked, e.settling = state == 1, settleAt > 0

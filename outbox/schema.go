@@ -55,6 +55,11 @@ var migrations = []string{
 	ALTER TABLE blueshift_outbox ADD COLUMN delivered_at BIGINT NOT NULL DEFAULT 0;
 	DELETE FROM blueshift_outbox WHERE status = 0;
 	CREATE INDEX blueshift_outbox_dead ON blueshift_outbox (first_pending_at, customer_key) WHERE status = 2`,
+	// 3: Stats reads exact counts that triggers keep in
+	// blueshift_outbox_counts (dialect.counting) instead of the whole
+	// table, and the oldest pending change through an index.
+	`CREATE TABLE blueshift_outbox_counts (pending BIGINT NOT NULL, settling BIGINT NOT NULL, dead BIGINT NOT NULL);
+	CREATE INDEX blueshift_outbox_pending ON blueshift_outbox (first_pending_at) WHERE status = 1 AND settle_at = 0`,
 }
 
 // schemaVersion is the version this package writes and reads.
@@ -91,7 +96,7 @@ func migrate(ctx context.Context, db *sql.DB, d *dialect) error {
 		return fmt.Errorf("%w (table version %d, package version %d)", ErrSchemaTooNew, current, schemaVersion)
 	}
 	for v := current; v < schemaVersion; v++ {
-		for _, stmt := range d.split(migrations[v]) {
+		for _, stmt := range append(d.split(migrations[v]), d.migrationExtra(v+1)...) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("%w: applying migration %d: %w", ErrSchemaCorrupt, v+1, err)
 			}

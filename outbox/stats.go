@@ -31,8 +31,9 @@ type Stats struct {
 	// delivered nor dead, those in flight and backing off included.
 	Pending int
 	// Settling counts the customers whose latest state was delivered but
-	// will be sent once more when the late-apply window of an uncertain
-	// attempt of the other state has passed (see WithLateApplyWindow).
+	// who are kept until the late-apply window of an uncertain attempt has
+	// passed (see WithLateApplyWindow): then the latest state is sent once
+	// more if that attempt was of the other state, and the row is deleted.
 	Settling int
 	// Dead counts the customers whose delivery gave up (see Outbox.Dead).
 	Dead int
@@ -47,16 +48,20 @@ type Stats struct {
 	Paused bool
 }
 
-// Stats counts the table's entries. It reads the whole table, so call it
-// every few seconds at most.
+// Stats counts the table's entries. It is cheap on any table size: the
+// counts are kept by triggers and the oldest pending change is found
+// through an index (a few milliseconds with 1,000,000 pending customers).
 func (o *Outbox) Stats(ctx context.Context) (Stats, error) {
 	if o.closed.Load() {
 		return Stats{}, ErrClosed
 	}
 	var st Stats
-	var oldest, now int64
-	if err := o.db.QueryRowContext(ctx, o.d.q.stats).Scan(&st.Pending, &st.Settling, &st.Dead, &oldest, &now); err != nil {
+	var rows, oldest, now int64
+	if err := o.db.QueryRowContext(ctx, o.d.q.stats).Scan(&st.Pending, &st.Settling, &st.Dead, &rows, &oldest, &now); err != nil {
 		return Stats{}, fmt.Errorf("outbox: stats: %w", err)
+	}
+	if rows > compactAbove {
+		o.compact(ctx, true)
 	}
 	st.OldestPending = time.Duration(max(now-oldest, 0)) * time.Millisecond
 	st.Delivered = o.delivered.Load()

@@ -117,7 +117,10 @@ type dialect struct {
 	// keysCheck counts the table's primary key and due index: 2 when
 	// both are there.
 	keysCheck string
-	q         queries
+	// counting creates the triggers that keep blueshift_outbox_counts
+	// (migration countsMigration) and fills it.
+	counting []string
+	q        queries
 }
 
 var (
@@ -125,6 +128,7 @@ var (
 		name:            "sqlite",
 		now:             `CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)`,
 		singleDeliverer: true,
+		counting:        sqliteCounting,
 		keysCheck: `SELECT (SELECT count(*) FROM pragma_index_list('blueshift_outbox') WHERE origin = 'pk')
 			+ (SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'blueshift_outbox' AND name IN ('blueshift_outbox_due', 'blueshift_outbox_dead'))`,
 	})
@@ -133,6 +137,7 @@ var (
 		now:        `CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)`,
 		lockSchema: `SELECT pg_advisory_xact_lock(7238151163024101989)`,
 		dollar:     true,
+		counting:   postgresCounting,
 		keysCheck: `SELECT (SELECT count(*) FROM pg_constraint WHERE conrelid = to_regclass('blueshift_outbox') AND contype = 'p')
 			+ (SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'blueshift_outbox' AND indexname IN ('blueshift_outbox_due', 'blueshift_outbox_dead'))`,
 	})
@@ -145,6 +150,9 @@ func newDialect(d *dialect) *dialect {
 		claim = postgresClaim
 	}
 	d.q = buildQueries(d.sql, d.sql(claim))
+	if d.dollar {
+		d.q.compact = compactCounts
+	}
 	return d
 }
 

@@ -9,7 +9,10 @@
 // bad request or identifiers Blueshift would refuse, 500 if the database
 // fails. The database is SQLite (the file in CONSENT_DB, default
 // consent.db) unless DATABASE_URL names a Postgres database. Without
-// BLUESHIFT_API_KEY it talks to the in-process fake Blueshift.
+// BLUESHIFT_API_KEY it talks to the in-process fake Blueshift. The
+// outbox's OpenTelemetry metrics (backlog, deliveries by outcome, delay)
+// are printed as JSON on stdout every METRICS_INTERVAL (default 1m); logs
+// go to stderr.
 package main
 
 import (
@@ -163,7 +166,16 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	defer db.Close()
-	ob, err := outbox.Open(ctx, client, store, outbox.WithLogger(log))
+	every, err := metricsInterval()
+	if err != nil {
+		return err
+	}
+	mp, err := newMeterProvider(os.Stdout, every)
+	if err != nil {
+		return err
+	}
+	defer mp.Shutdown(context.Background()) //nolint:errcheck // the last export, best effort
+	ob, err := outbox.Open(ctx, client, store, outbox.WithLogger(log), outbox.WithMeterProvider(mp))
 	if err != nil {
 		return err
 	}
