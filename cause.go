@@ -81,11 +81,7 @@ var ownPhrases = []string{
 // and the package's own phrases.
 func ownWords(err error, rawURL string) []string {
 	words := append([]string{rawURL, strconv.Quote(rawURL)}, ownPhrases...)
-	var walk func(error, int)
-	walk = func(err error, depth int) {
-		if err == nil || depth > 32 {
-			return
-		}
+	walkChain(err, func(err error) {
 		switch e := err.(type) {
 		case *url.Error:
 			words = append(words, e.Op, e.URL)
@@ -111,6 +107,19 @@ func ownWords(err error, rawURL string) []string {
 		case context.Canceled, context.DeadlineExceeded, io.EOF, io.ErrUnexpectedEOF, errForeignHost:
 			words = append(words, err.Error())
 		}
+	})
+	return words
+}
+
+// walkChain calls visit for err and every error it wraps, depth first, to
+// a depth of 32.
+func walkChain(err error, visit func(error)) {
+	var walk func(error, int)
+	walk = func(err error, depth int) {
+		if err == nil || depth > 32 {
+			return
+		}
+		visit(err)
 		switch u := err.(type) {
 		case interface{ Unwrap() error }:
 			walk(u.Unwrap(), depth+1)
@@ -121,5 +130,4 @@ func ownWords(err error, rawURL string) []string {
 		}
 	}
 	walk(err, 0)
-	return words
 }

@@ -63,11 +63,7 @@ var goFormats = []string{
 // it; an error found elsewhere protects nothing.
 func ownSpans(err error, s, rawURL string) [][2]int {
 	var spans [][2]int
-	var walk func(error, int)
-	walk = func(err error, depth int) {
-		if err == nil || depth > 32 {
-			return
-		}
+	walkChain(err, func(err error) {
 		if t := clean(err.Error()); strings.HasSuffix(s, t) {
 			at := len(s) - len(t)
 			spans = append(spans, wrapperSpan(err, t, at, rawURL)...)
@@ -80,16 +76,7 @@ func ownSpans(err error, s, rawURL string) [][2]int {
 				}
 			}
 		}
-		switch u := err.(type) {
-		case interface{ Unwrap() error }:
-			walk(u.Unwrap(), depth+1)
-		case interface{ Unwrap() []error }:
-			for _, inner := range u.Unwrap() {
-				walk(inner, depth+1)
-			}
-		}
-	}
-	walk(err, 0)
+	})
 	return spans
 }
 
