@@ -34,6 +34,10 @@ const columnNone = "none"
 // are matched to identifiers: names compare ignoring case, white space,
 // '_' and '-' (see normalizeColumn). A --…-column flag replaces its
 // identifier's aliases with the name it gives, or with nothing for "none".
+// A flag that names one of another identifier's aliases moves that column:
+// the other identifier then has no alias left, and is read only from the
+// column its own flag names, if any. So "--customer-id-column email"
+// reads the customer_id from the email column and sends no email.
 type ColumnRule struct {
 	Flags [NumSlots]string // as given; "" uses the aliases
 }
@@ -48,8 +52,26 @@ func (r ColumnRule) names(slot int) []string {
 		return nil
 	case r.Flags[slot] != "":
 		return []string{r.Flags[slot]}
+	case r.aliasTaken(slot):
+		return nil
 	}
 	return slotAliases[slot]
+}
+
+// aliasTaken reports whether another identifier's flag names one of
+// slot's aliases.
+func (r ColumnRule) aliasTaken(slot int) bool {
+	for other, flag := range r.Flags {
+		if other == slot || flag == "" || r.off(other) {
+			continue
+		}
+		for _, alias := range slotAliases[slot] {
+			if normalizeColumn(alias) == normalizeColumn(flag) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Problem returns what is wrong with the flags, or "": two flags that

@@ -1,0 +1,71 @@
+package main
+
+// Tests of the defects an outside reviewer reproduced after issue 17's
+// rework (/tmp/review17), each seen failing before its fix.
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/blueshift-go/blueshift/blueshifttest"
+)
+
+// A column flag that names the column another identifier takes by default
+// moves that column: the other identifier then has no column unless its
+// own flag names one. CSV and JSON give the same result, and the printed
+// "identifiers:" line says exactly what is read.
+func TestColumnFlagMovesAnotherIdentifiersDefaultColumn(t *testing.T) {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	const a, b = "a@example.com", "b@example.com"
+	csvIn := "Email,Customer ID\n" + a + "," + b + "\n"
+	jsonIn := `{"email":"` + a + `","customer_id":"` + b + `"}` + "\n"
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		body  string
+		csv   string // the identifiers line for csvIn
+		json  string // the identifiers line for jsonIn
+	}{
+		{
+			name:  "customer id from email",
+			flags: []string{"--customer-id-column", "email"},
+			body:  `{"customer_id":"` + a + `"}`,
+			csv:   `identifiers: email none, customer_id from column "Email", cookie none, device_id none`,
+			json:  `identifiers: email none, customer_id from members named like "email", cookie from members named like "cookie", device_id from members named like "device_id"`,
+		},
+		{
+			name:  "email from customer id",
+			flags: []string{"--email-column", "customer id"},
+			body:  `{"email":"` + b + `"}`,
+			csv:   `identifiers: email from column "Customer ID", customer_id none, cookie none, device_id none`,
+			json:  `identifiers: email from members named like "customer id", customer_id none, cookie from members named like "cookie", device_id from members named like "device_id"`,
+		},
+		{
+			name:  "swapped",
+			flags: []string{"--email-column", "customer_id", "--customer-id-column", "E-Mail"},
+			body:  `{"email":"` + b + `","customer_id":"` + a + `"}`,
+			csv:   `identifiers: email from column "Customer ID", customer_id from column "Email", cookie none, device_id none`,
+			json:  `identifiers: email from members named like "customer_id", customer_id from members named like "E-Mail", cookie from members named like "cookie", device_id from members named like "device_id"`,
+		},
+	} {
+		for _, in := range []struct{ file, content, want string }{
+			{"in.csv", csvIn, tc.csv},
+			{"in.ndjson", jsonIn, tc.json},
+			{"in.json", "[" + strings.TrimSpace(jsonIn) + "]", tc.json},
+		} {
+			t.Run(tc.name+"/"+in.file, func(t *testing.T) {
+				fake.Reset()
+				args := append([]string{"stop-tracking", "--yes", "--rate", "1000", "--file", writeFile(t, in.file, in.content)}, tc.flags...)
+				code, _, stderr := cli(t, context.Background(), fake, "", args...)
+				require.Equal(t, exitOK, code, stderr)
+				assert.Contains(t, stderr, in.want+"\n")
+				assert.Equal(t, []string{tc.body}, bodies(fake))
+			})
+		}
+	}
+}
