@@ -7,6 +7,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"unicode/utf16"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -67,5 +68,54 @@ func TestColumnFlagMovesAnotherIdentifiersDefaultColumn(t *testing.T) {
 				assert.Equal(t, []string{tc.body}, bodies(fake))
 			})
 		}
+	}
+}
+
+// utf16LE encodes s as UTF-16LE, with a BOM when bom is set. A rune of
+// s above U+FFFF is written as its surrogate pair; the test adds broken
+// code units by hand.
+func utf16LE(s string, bom bool) string {
+	var b []byte
+	if bom {
+		b = append(b, 0xff, 0xfe)
+	}
+	for _, u := range utf16.Encode([]rune(s)) {
+		b = append(b, byte(u), byte(u>>8))
+	}
+	return string(b)
+}
+
+// Badly formed UTF-16 (an unpaired surrogate, an odd trailing byte) is
+// refused before anything is sent, never decoded into U+FFFD and sent;
+// from a pipe the run stops there, with nothing of the bad record sent.
+func TestBadlyFormedUTF16IsRefusedNotSentAsFFFD(t *testing.T) {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	lone := "\x00\xd8" // U+D800 alone, little-endian
+	for _, tc := range []struct{ name, content, why string }{
+		{"surrogate.ndjson", utf16LE(`{"email":"`, true) + lone + utf16LE(`x@example.com"}`+"\n"+`{"email":"ok@example.com"}`+"\n", false), "an unpaired surrogate"},
+		{"surrogate.csv", utf16LE("Email\r\n", true) + lone + utf16LE("x@example.com\r\nok@example.com\r\n", false), "an unpaired surrogate"},
+		{"highlast.csv", utf16LE("Email\r\nok@example.com\r\nx@example.com", true) + lone, "an unpaired surrogate"},
+		{"odd.csv", utf16LE("Email\r\nok@example.com\r\n", true) + "z", "an odd number of bytes"},
+		{"odd.ndjson", utf16LE(`{"email":"ok@example.com"}`+"\n", true) + "z", "an odd number of bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake.Reset()
+			code, _, stderr := cli(t, context.Background(), fake, "", "stop-tracking", "--yes", "--rate", "1000", "--file", writeFile(t, tc.name, tc.content))
+			assert.Equal(t, exitUsage, code, stderr)
+			assert.Contains(t, stderr, "not valid UTF-16LE: "+tc.why)
+			assert.Contains(t, stderr, "nothing was sent")
+			assert.Empty(t, fake.Requests())
+
+			fake.Reset()
+			code, _, stderr = cli(t, context.Background(), fake, tc.content, "start-tracking", "--rate", "1000", "--file", "-")
+			assert.Equal(t, exitUsage, code, stderr)
+			assert.Contains(t, stderr, "not valid UTF-16LE: "+tc.why)
+			for _, body := range bodies(fake) {
+				assert.NotContains(t, body, "\ufffd")
+				assert.NotContains(t, body, `\ufffd`)
+				assert.NotContains(t, body, "x@example.com")
+			}
+		})
 	}
 }

@@ -13,8 +13,9 @@ import (
 var utf8BOM = []byte("\xef\xbb\xbf")
 
 // decodeInput returns r as UTF-8 with "\n" line ends: UTF-8 (its BOM
-// dropped) as it is, UTF-16 with a BOM decoded by golang.org/x/text (an
-// unpaired surrogate becomes U+FFFD), and a file whose lines end in a lone
+// dropped) as it is, UTF-16 with a BOM decoded by golang.org/x/text (badly
+// formed UTF-16 ends the input with ErrBadUTF16, see utf16Check, and is
+// never decoded into U+FFFD), and a file whose lines end in a lone
 // "\r" (Excel for Mac's "CSV (Macintosh)") with each "\r" read as "\n".
 // UTF-16 without a BOM is refused with the reason: guessing its byte order
 // could send garbled identifiers.
@@ -31,8 +32,9 @@ func decodeInput(r io.Reader) (*bufio.Reader, Info, error) {
 		_, _ = br.Discard(len(utf8BOM))
 	}
 	if info.encoding != "UTF-8" {
+		check := &utf16Check{r: br, encoding: info.encoding, bigEnd: order == unicode.BigEndian}
 		dec := unicode.UTF16(order, unicode.ExpectBOM).NewDecoder()
-		br = bufio.NewReaderSize(transform.NewReader(br, dec), readBufferSize)
+		br = bufio.NewReaderSize(transform.NewReader(check, dec), readBufferSize)
 	} else if looksUTF16(br) {
 		return nil, info, errors.New("the input looks like UTF-16 without a byte order mark (every other byte is zero): save it as UTF-8, or as UTF-16 with a byte order mark")
 	}
