@@ -119,3 +119,39 @@ func TestBadlyFormedUTF16IsRefusedNotSentAsFFFD(t *testing.T) {
 		})
 	}
 }
+
+// UTF-16 without a BOM is refused with its reason whatever the script of
+// its text: the zero bytes of its ASCII-range characters (delimiters,
+// quotes, line ends) sit at all even or all odd positions.
+func TestUTF16WithoutBOMInNonLatinTextIsRefusedWithItsReason(t *testing.T) {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	csvText := "Имя,Email,Фамилия\r\nЖанна,zh@example.com,Петрова\r\n"
+	jsonText := `{"name":"Жанна Петрова","email":"zh@example.com"}` + "\n"
+	swap := func(s string) string { // little- to big-endian
+		b := []byte(s)
+		for i := 0; i+1 < len(b); i += 2 {
+			b[i], b[i+1] = b[i+1], b[i]
+		}
+		return string(b)
+	}
+	for _, tc := range []struct{ name, content string }{
+		{"le.csv", utf16LE(csvText, false)},
+		{"be.csv", swap(utf16LE(csvText, false))},
+		{"le.ndjson", utf16LE(jsonText, false)},
+		{"be.ndjson", swap(utf16LE(jsonText, false))},
+		{"cyrillic-only-header.csv", utf16LE("Имя,Фамилия\r\n", false)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake.Reset()
+			code, _, stderr := cli(t, context.Background(), fake, "", "start-tracking", "--rate", "1000", "--file", writeFile(t, tc.name, tc.content))
+			assert.Equal(t, exitUsage, code, stderr)
+			assert.Contains(t, stderr, "every other byte is zero): save it as UTF-8")
+			assert.Empty(t, fake.Requests())
+		})
+	}
+	// UTF-8 text of any script is read as it is.
+	code, _, stderr := cli(t, context.Background(), fake, "", "start-tracking", "--rate", "1000", "--file", writeFile(t, "u8.csv", csvText))
+	require.Equal(t, exitOK, code, stderr)
+	assert.Equal(t, []string{`{"email":"zh@example.com"}`}, bodies(fake))
+}

@@ -44,23 +44,25 @@ func decodeInput(r io.Reader) (*bufio.Reader, Info, error) {
 	return br, info, nil
 }
 
-// looksUTF16 reports whether the input starts with at least two characters
-// of UTF-16 text: a zero byte in every other position and none between.
+// utf16Window is how far looksUTF16 looks.
+const utf16Window = 1 << 10
+
+// looksUTF16 reports whether the input starts like UTF-16 without a BOM:
+// zero bytes, at least two, all at even or all at odd positions within
+// the first KiB. Text in any script has them: the delimiters, quotes,
+// spaces and line ends are ASCII-range code units, one byte of which is
+// zero, while UTF-8 text holds no zero byte at all.
 func looksUTF16(br *bufio.Reader) bool {
 	_, _ = br.Peek(1) // what a pipe has sent, without waiting for more
-	b, _ := br.Peek(min(64, br.Buffered()))
+	b, _ := br.Peek(min(utf16Window, br.Buffered()))
 	b = b[:len(b)&^1]
-	if len(b) < 4 {
-		return false
-	}
 	var zeros [2]int
 	for i, c := range b {
 		if c == 0 {
 			zeros[i&1]++
 		}
 	}
-	half := len(b) / 2
-	return (zeros[0] == half && zeros[1] == 0) || (zeros[1] == half && zeros[0] == 0)
+	return (zeros[0] >= 2 && zeros[1] == 0) || (zeros[1] >= 2 && zeros[0] == 0)
 }
 
 // crOnly reports whether the first line end is a lone "\r". It reads no
