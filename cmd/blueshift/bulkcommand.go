@@ -31,6 +31,7 @@ type fileRun struct {
 	resume  *resultsfile.Index
 	results *resultsfile.File // nil: no --results, or not opened yet
 	total   int               // records to process, -1 when unknown
+	toSend  int               // of those, records with an identifier: what is sent
 }
 
 // runFile runs a bulk job over --file and prints its summary.
@@ -79,11 +80,28 @@ func (fr *fileRun) announce(rr input.Reader) {
 		fmt.Fprintf(fr.stderr, "blueshift %s: without --results this run cannot be resumed: nothing records what was sent\n", name)
 	}
 	if name == "stop-tracking" {
-		count := "every customer read from the stream"
-		if fr.total >= 0 {
-			count = plural(fr.total, "customer", "customers")
-		}
-		fmt.Fprintf(fr.stderr, "blueshift %s: Blueshift at %s will delete the personal data of %s (confirmed by --yes)\n", name, hostOf(fr.client.BaseURL()), count)
+		fmt.Fprintf(fr.stderr, "blueshift %s: Blueshift at %s will delete the personal data of %s (confirmed by --yes)\n", name, hostOf(fr.client.BaseURL()), fr.deletions())
+	}
+}
+
+// deletions words whose data a bulk stop-tracking deletes: the customer of
+// each record it sends, counted by the prescan of a regular file. Blank
+// lines and invalid records are never sent, so they are not counted.
+func (fr *fileRun) deletions() string {
+	if fr.total < 0 {
+		return "every customer read from the stream"
+	}
+	what := fmt.Sprintf("the customer of each of %d records", fr.toSend)
+	if fr.toSend == 1 {
+		what = "the customer of 1 record"
+	}
+	switch invalid := fr.total - fr.toSend; invalid {
+	case 0:
+		return what
+	case 1:
+		return what + " (1 invalid record is not sent)"
+	default:
+		return fmt.Sprintf("%s (%d invalid records are not sent)", what, invalid)
 	}
 }
 
@@ -351,6 +369,10 @@ func (fr *fileRun) prescan(ctx context.Context) int {
 			ok++
 		case resultsfile.OutcomeInvalid:
 			invalid++
+		default:
+			if rec.Invalid == "" {
+				fr.toSend++
+			}
 		}
 	}
 	fr.total = records - ok - invalid

@@ -155,3 +155,23 @@ func TestUTF16WithoutBOMInNonLatinTextIsRefusedWithItsReason(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	assert.Equal(t, []string{`{"email":"zh@example.com"}`}, bodies(fake))
 }
+
+// stop-tracking's announcement counts what it will send: records with an
+// identifier, not blank lines nor invalid records, which are never sent.
+func TestStopTrackingAnnouncementCountsOnlyWhatIsSent(t *testing.T) {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	host := strings.TrimPrefix(fake.URL, "http://")
+	for _, tc := range []struct{ name, content, want string }{
+		{"a.ndjson", `{"email":"a@example.com"}` + "\n\n[1]\n{}\n" + `{"email":"b@example.com"}` + "\n",
+			"Blueshift at " + host + " will delete the personal data of the customer of each of 2 records (2 invalid records are not sent)"},
+		{"a.csv", "email,name\na@example.com,A\n,B\n",
+			"Blueshift at " + host + " will delete the personal data of the customer of 1 record (1 invalid record is not sent)"},
+		{"b.csv", "email\na@example.com\n",
+			"Blueshift at " + host + " will delete the personal data of the customer of 1 record (confirmed by --yes)"},
+	} {
+		fake.Reset()
+		_, _, stderr := cli(t, context.Background(), fake, "", "stop-tracking", "--yes", "--rate", "1000", "--file", writeFile(t, tc.name, tc.content))
+		assert.Contains(t, stderr, tc.want, tc.name)
+	}
+}
