@@ -45,7 +45,9 @@ func runFile(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stderr i
 	if code != exitOK {
 		return code
 	}
-	fr.announce(rr)
+	if code := fr.announce(ctx, rr); code != exitOK {
+		return code
+	}
 	job := bulk.Job{Input: rr, Resume: fr.resume, Concurrency: cfg.concurrency, DrainTimeout: cfg.drainTimeout, Watch: fr.watch, HardStop: hardStopFrom(ctx)}
 	if !cfg.dryRun {
 		job.Call = fr.client.StartTracking
@@ -69,19 +71,26 @@ func runFile(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stderr i
 
 // announce prints, before anything is sent, where each identifier is read
 // from, that a run without --results cannot be resumed, and for
-// stop-tracking what will be deleted where.
-func (fr *fileRun) announce(rr input.Reader) {
+// stop-tracking what will be deleted where: confirmed by --yes, or else
+// asked on the terminal (parseTracking refused a run with neither).
+func (fr *fileRun) announce(ctx context.Context, rr input.Reader) int {
 	name := fr.cfg.command
 	fmt.Fprintf(fr.stderr, "blueshift %s: %s\n", name, rr.Identifiers())
 	if fr.cfg.dryRun {
-		return
+		return exitOK
 	}
 	if fr.cfg.results == "" {
 		fmt.Fprintf(fr.stderr, "blueshift %s: without --results this run cannot be resumed: nothing records what was sent\n", name)
 	}
-	if name == "stop-tracking" {
-		fmt.Fprintf(fr.stderr, "blueshift %s: Blueshift at %s will delete the personal data of %s (confirmed by --yes)\n", name, hostOf(fr.client.BaseURL()), fr.deletions())
+	if name != "stop-tracking" {
+		return exitOK
 	}
+	if fr.cfg.yes {
+		fmt.Fprintf(fr.stderr, "blueshift %s: Blueshift at %s will delete the personal data of %s (confirmed by --yes)\n", name, hostOf(fr.client.BaseURL()), fr.deletions())
+		return exitOK
+	}
+	code, _ := confirm(ctx, fr.stdin, fr.stderr, fmt.Sprintf("Blueshift at %s will permanently delete the personal data of %s, read from the columns above", hostOf(fr.client.BaseURL()), fr.deletions()))
+	return code
 }
 
 // deletions words whose data a bulk stop-tracking deletes: the customer of
