@@ -175,3 +175,53 @@ func TestStopTrackingAnnouncementCountsOnlyWhatIsSent(t *testing.T) {
 		assert.Contains(t, stderr, tc.want, tc.name)
 	}
 }
+
+// Column flags and headers that cannot work are refused up front, before
+// anything is sent, each with its own reason and advice that works, the
+// same for every format.
+func TestColumnProblemsGetAdviceThatWorks(t *testing.T) {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	allNone := []string{"--email-column", "none", "--customer-id-column", "NONE", "--cookie-column", "none", "--device-id-column", "none"}
+	for _, tc := range []struct {
+		name    string
+		files   map[string]string
+		flags   []string
+		want    string
+		advised []string // flags the message advises: with them the run works
+	}{
+		{"two email columns named alike", map[string]string{"e.csv": "email,E-Mail,customer_id\na@example.com,b@example.com,C1\n"}, nil,
+			`the CSV header has two email columns named alike, "email" and "E-Mail": rename one of them, or turn the email off with --email-column none`,
+			[]string{"--email-column", "none"}},
+		{"email,email", map[string]string{"e.csv": "email,email,customer_id\na@example.com,b@example.com,C1\n"}, nil,
+			`the CSV header has two email columns named alike, "email" and "email": rename one of them, or turn the email off with --email-column none`,
+			[]string{"--email-column", "none"}},
+		{"two email columns named differently", map[string]string{"e.csv": "Email Address,email\na@example.com,b@example.com\n"}, nil,
+			`the CSV header has two email columns, "Email Address" and "email": pick one with --email-column (--email-column "Email Address", say), or turn it off with --email-column none`,
+			[]string{"--email-column", "Email Address"}},
+		{"blank flag", map[string]string{"e.csv": "email\na@example.com\n", "e.ndjson": `{"email":"a@example.com"}` + "\n"}, []string{"--email-column", "  "},
+			`--email-column "  " names no column: a name needs a letter or digit (names match ignoring case, spaces, _ and -)`, nil},
+		{"punctuation flag", map[string]string{"e.csv": "email\na@example.com\n", "e.ndjson": `{"email":"a@example.com"}` + "\n"}, []string{"--cookie-column", "-"},
+			`--cookie-column "-" names no column: a name needs a letter or digit (names match ignoring case, spaces, _ and -)`, nil},
+		{"every identifier none", map[string]string{"e.csv": "email\na@example.com\n", "e.ndjson": `{"email":"a@example.com"}` + "\n", "e.json": `[{"email":"a@example.com"}]`}, allNone,
+			"every identifier is turned off (--email-column, --customer-id-column, --cookie-column and --device-id-column are all none): nothing could be sent", nil},
+	} {
+		for file, content := range tc.files {
+			t.Run(tc.name+"/"+file, func(t *testing.T) {
+				fake.Reset()
+				path := writeFile(t, file, content)
+				args := append([]string{"start-tracking", "--rate", "1000", "--file", path}, tc.flags...)
+				code, _, stderr := cli(t, context.Background(), fake, "", args...)
+				assert.Equal(t, exitUsage, code, stderr)
+				assert.Contains(t, stderr, tc.want)
+				assert.NotContains(t, stderr, "name the same column")
+				assert.Empty(t, fake.Requests())
+				if tc.advised != nil {
+					args := append([]string{"start-tracking", "--rate", "1000", "--file", path}, tc.advised...)
+					code, _, stderr := cli(t, context.Background(), fake, "", args...)
+					assert.Equal(t, exitOK, code, "the advice works: "+stderr)
+				}
+			})
+		}
+	}
+}

@@ -74,18 +74,35 @@ func (r ColumnRule) aliasTaken(slot int) bool {
 	return false
 }
 
-// Problem returns what is wrong with the flags, or "": two flags that
-// name one column would read one value as two identifiers.
+// Problem returns what is wrong with the flags, or "": a name with
+// nothing left to compare once normalised, every identifier turned off,
+// or two flags that name one column, which would read one value as two
+// identifiers.
 func (r ColumnRule) Problem() string {
+	off := 0
+	for slot, flag := range r.Flags {
+		switch {
+		case r.off(slot):
+			off++
+		case flag != "" && normalizeColumn(flag) == "":
+			return fmt.Sprintf("%s %q names no column: a name needs a letter or digit (names match ignoring case, spaces, _ and -)", SlotFlag(slot), flag)
+		}
+	}
+	if off == NumSlots {
+		return fmt.Sprintf("every identifier is turned off (%s, %s, %s and %s are all none): nothing could be sent", SlotFlag(0), SlotFlag(1), SlotFlag(2), SlotFlag(3))
+	}
 	for a := range NumSlots {
 		for b := a + 1; b < NumSlots; b++ {
-			if r.Flags[a] != "" && !r.off(a) && normalizeColumn(r.Flags[a]) == normalizeColumn(r.Flags[b]) {
+			if r.given(a) && r.given(b) && normalizeColumn(r.Flags[a]) == normalizeColumn(r.Flags[b]) {
 				return fmt.Sprintf("%s and %s name the same column, %q: one column holds one identifier", SlotFlag(a), SlotFlag(b), r.Flags[a])
 			}
 		}
 	}
 	return ""
 }
+
+// given reports whether slot's flag names a column.
+func (r ColumnRule) given(slot int) bool { return r.Flags[slot] != "" && !r.off(slot) }
 
 // slotOf returns the identifier a column or member name holds.
 func (r ColumnRule) slotOf(name string) (int, bool) {
