@@ -272,3 +272,22 @@ func TestFakeServerLogNamesOnlyKnownPathsAndWhatItAccepted(t *testing.T) {
 	assert.Regexp(t, `(?m)^\d\d:\d\d:\d\d\.\d{3} POST /api/v1/customers/forget 200 customer_id$`, log)
 	assert.Contains(t, log, "fake-server summary: 3 requests; other 404: 1; start-tracking 200: 1; stop-tracking 200: 1; 3 distinct customers")
 }
+
+// An escaped surrogate without its pair, in a file that is all ASCII, is
+// invalid for what it is, and earns no "save it as UTF-8" hint: no
+// encoding would make it text.
+func TestLoneSurrogateEscapeIsNamedNotBlamedOnTheEncoding(t *testing.T) {
+	fake := blueshifttest.NewServer()
+	defer fake.Close()
+	for _, esc := range []string{`\ud800`, `\udfff`, `\ud83d\u0041`} {
+		fake.Reset()
+		content := `{"email":"ann` + esc + `@example.com"}` + "\n" + `{"email":"bob@example.com"}` + "\n"
+		results := writeFile(t, "r.ndjson", "") + ".results"
+		code, _, stderr := cli(t, context.Background(), fake, "", "start-tracking", "--rate", "1000", "--results", results, "--file", writeFile(t, "s.ndjson", content))
+		assert.Equal(t, exitFailures, code, stderr)
+		assert.NotContains(t, stderr, "save it as UTF-8", esc)
+		_, last := resultsOf(t, results)
+		assert.Equal(t, "invalid identifier: email holds a UTF-16 surrogate without its pair (such as \\ud800): it is not text in any encoding", last[1].Message, esc)
+		assert.Equal(t, []string{`{"email":"bob@example.com"}`}, bodies(fake), esc)
+	}
+}
