@@ -31,6 +31,7 @@ type fileRun struct {
 	resume  *resultsfile.Index
 	results *resultsfile.File // nil: no --results, or not opened yet
 	total   int               // records to process, -1 when unknown
+	toSend  int               // of those, records with an identifier: what is sent
 }
 
 // runFile runs a bulk job over --file and prints its summary.
@@ -44,7 +45,9 @@ func runFile(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stderr i
 	if code != exitOK {
 		return code
 	}
-	fr.announce(rr)
+	if code := fr.announce(ctx, rr); code != exitOK {
+		return code
+	}
 	job := bulk.Job{Input: rr, Resume: fr.resume, Concurrency: cfg.concurrency, DrainTimeout: cfg.drainTimeout, Watch: fr.watch, HardStop: hardStopFrom(ctx)}
 	if !cfg.dryRun {
 		job.Call = fr.client.StartTracking
@@ -68,22 +71,46 @@ func runFile(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stderr i
 
 // announce prints, before anything is sent, where each identifier is read
 // from, that a run without --results cannot be resumed, and for
-// stop-tracking what will be deleted where.
-func (fr *fileRun) announce(rr input.Reader) {
+// stop-tracking what will be deleted where: confirmed by --yes, or else
+// asked on the terminal (parseTracking refused a run with neither).
+func (fr *fileRun) announce(ctx context.Context, rr input.Reader) int {
 	name := fr.cfg.command
 	fmt.Fprintf(fr.stderr, "blueshift %s: %s\n", name, rr.Identifiers())
 	if fr.cfg.dryRun {
-		return
+		return exitOK
 	}
 	if fr.cfg.results == "" {
 		fmt.Fprintf(fr.stderr, "blueshift %s: without --results this run cannot be resumed: nothing records what was sent\n", name)
 	}
-	if name == "stop-tracking" {
-		count := "every customer read from the stream"
-		if fr.total >= 0 {
-			count = plural(fr.total, "customer", "customers")
-		}
-		fmt.Fprintf(fr.stderr, "blueshift %s: Blueshift at %s will delete the personal data of %s (confirmed by --yes)\n", name, hostOf(fr.client.BaseURL()), count)
+	if name != "stop-tracking" {
+		return exitOK
+	}
+	if fr.cfg.yes {
+		fmt.Fprintf(fr.stderr, "blueshift %s: Blueshift at %s will delete the personal data of %s (confirmed by --yes)\n", name, hostOf(fr.client.BaseURL()), fr.deletions())
+		return exitOK
+	}
+	code, _ := confirm(ctx, fr.stdin, fr.stderr, fmt.Sprintf("Blueshift at %s will permanently delete the personal data of %s, read from the columns above", hostOf(fr.client.BaseURL()), fr.deletions()))
+	return code
+}
+
+// deletions words whose data a bulk stop-tracking deletes: the customer of
+// each record it sends, counted by the prescan of a regular file. Blank
+// lines and invalid records are never sent, so they are not counted.
+func (fr *fileRun) deletions() string {
+	if fr.total < 0 {
+		return "every customer read from the stream"
+	}
+	what := fmt.Sprintf("the customer of each of %d records", fr.toSend)
+	if fr.toSend == 1 {
+		what = "the customer of 1 record"
+	}
+	switch invalid := fr.total - fr.toSend; invalid {
+	case 0:
+		return what
+	case 1:
+		return what + " (1 invalid record is not sent)"
+	default:
+		return fmt.Sprintf("%s (%d invalid records are not sent)", what, invalid)
 	}
 }
 
@@ -351,6 +378,10 @@ func (fr *fileRun) prescan(ctx context.Context) int {
 			ok++
 		case resultsfile.OutcomeInvalid:
 			invalid++
+		default:
+			if rec.Invalid == "" {
+				fr.toSend++
+			}
 		}
 	}
 	fr.total = records - ok - invalid

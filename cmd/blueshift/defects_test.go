@@ -415,7 +415,7 @@ func TestRealExportsAreRead(t *testing.T) {
 func TestHeaderProblemsNameWhatWasFound(t *testing.T) {
 	for _, tc := range []struct{ name, content, want string }{
 		{"no usable column", "Name;Phone\nAnn;1\n", `columns found: "Name", "Phone"; delimiter ";", encoding UTF-8`},
-		{"two email columns", "Email,E-mail\na,b\n", `two email columns, "Email" and "E-mail"`},
+		{"two email columns", "Email,E-mail\na,b\n", `two email columns named alike, "Email" and "E-mail"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := blueshifttest.NewServer()

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/blueshift-go/blueshift"
 	"github.com/blueshift-go/blueshift/blueshifttest"
 	"github.com/blueshift-go/blueshift/cmd/blueshift/internal/input"
 )
@@ -80,8 +81,17 @@ func (l *fakeLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ids == "" {
 			ids = "none"
 		}
-		fmt.Fprintf(l.w, "%s %s %s %s %s\n", time.Now().Format("15:04:05.000"), r.Method, r.URL.EscapedPath(), statusText(sw.status), ids)
+		fmt.Fprintf(l.w, "%s %s %s %s %s\n", time.Now().Format("15:04:05.000"), loggedMethod(r.Method), loggedPath(r.URL.Path), statusText(sw.status), ids)
 	}
+}
+
+// loggedMethod is the method a log line shows: a standard one, or "OTHER".
+func loggedMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
 }
 
 func statusText(code int) string {
@@ -104,21 +114,39 @@ func endpointName(path string) string {
 
 // identifiersIn returns the names of the identifiers a body holds, in
 // Customer's order, and a hash of their values that identifies the
-// customer.
+// customer. It reads the body as the fake does (encoding/json, which
+// matches member names ignoring case, and identifiers trimmed as the
+// client trims them, the email compared ignoring case), so that a line
+// names what the fake accepted.
 func identifiersIn(body []byte) ([]string, uint64) {
-	var c map[string]any
-	if json.Unmarshal(body, &c) != nil {
+	var b struct {
+		Email      string `json:"email"`
+		CustomerID string `json:"customer_id"`
+		Cookie     string `json:"cookie"`
+		DeviceID   string `json:"device_id"`
+	}
+	if json.Unmarshal(body, &b) != nil {
 		return nil, 0
 	}
+	c := blueshift.Customer{Email: strings.ToLower(b.Email), CustomerID: b.CustomerID, Cookie: b.Cookie, DeviceID: b.DeviceID}.Trimmed()
 	var names []string
 	h := fnv.New64a()
-	for _, name := range input.SlotNames {
-		if v, ok := c[name].(string); ok && v != "" {
-			names = append(names, name)
-			fmt.Fprintf(h, "%s=%q;", name, v)
+	for slot, v := range [input.NumSlots]string{c.Email, c.CustomerID, c.Cookie, c.DeviceID} {
+		if v != "" {
+			names = append(names, input.SlotNames[slot])
+			fmt.Fprintf(h, "%s=%q;", input.SlotNames[slot], v)
 		}
 	}
 	return names, h.Sum64()
+}
+
+// loggedPath is the path a log line shows: one of the fake's endpoints,
+// or "other", since a path may hold anything, an email address even.
+func loggedPath(path string) string {
+	if endpointName(path) == "other" {
+		return "other"
+	}
+	return path
 }
 
 // summary is the line printed on exit.

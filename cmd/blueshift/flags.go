@@ -38,6 +38,7 @@ type trackingConfig struct {
 	stopAfter           int // failed attempts in a row that stop a run; 0: 2 × concurrency
 	delimiter           string
 	columns             input.ColumnRule // --email-column etc.
+	canAsk              bool             // stdin is a terminal to ask on, and not the --file
 }
 
 // bulk reports whether the command runs over a file.
@@ -105,7 +106,7 @@ func newTrackingFlags(c *trackingConfig) *flag.FlagSet {
 // parseTracking parses and validates the flags. It prints help on stdout
 // (and returns exitOK) or one line on stderr (and returns exitUsage) when
 // the command should not go on.
-func parseTracking(name string, args []string, stdout, stderr io.Writer) (*trackingConfig, int, bool) {
+func parseTracking(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) (*trackingConfig, int, bool) {
 	c := &trackingConfig{command: name}
 	fs := newTrackingFlags(c)
 	if err := fs.Parse(args); err != nil {
@@ -118,6 +119,7 @@ func parseTracking(name string, args []string, stdout, stderr io.Writer) (*track
 	if fs.NArg() > 0 {
 		return nil, usageError(stderr, name, "unexpected argument %q (the API key is never a flag: use BLUESHIFT_API_KEY or --api-key-file)", fs.Arg(0)), false
 	}
+	c.canAsk = isTerminal(stdin) && c.file != "-"
 	if msg := c.problem(); msg != "" {
 		return nil, usageError(stderr, name, "%s", msg), false
 	}
@@ -138,8 +140,8 @@ func (c *trackingConfig) problem() string {
 		return "--resume needs --results, the file of the run to continue"
 	case c.region != "" && c.baseURL != "":
 		return "use --region or --base-url, not both"
-	case c.command == "stop-tracking" && c.bulk() && !c.yes && !c.dryRun:
-		return "stop-tracking deletes each customer's personal data in Blueshift: add --yes to confirm, or --dry-run to check the file first"
+	case c.command == "stop-tracking" && c.bulk() && !c.yes && !c.dryRun && !c.canAsk:
+		return "stop-tracking deletes each customer's personal data in Blueshift: add --yes to confirm, or --dry-run to check the file first (stdin is not a terminal to ask on)"
 	}
 	return c.numberProblem()
 }

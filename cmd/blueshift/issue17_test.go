@@ -152,7 +152,7 @@ func TestIdentifierColumnsArePrintedAndNoneTurnsOneOff(t *testing.T) {
 	code, _, stderr = cli(t, context.Background(), fake, "", "stop-tracking", "--yes", "--file", input, "--customer-id-column", "none", "--rate", "1000")
 	require.Equal(t, exitOK, code, stderr)
 	assert.Contains(t, stderr, `identifiers: email from column "Email", customer_id none, cookie none, device_id none`)
-	assert.Contains(t, stderr, "stop-tracking: Blueshift at "+strings.TrimPrefix(fake.URL, "http://")+" will delete the personal data of 1 customer")
+	assert.Contains(t, stderr, "stop-tracking: Blueshift at "+strings.TrimPrefix(fake.URL, "http://")+" will delete the personal data of the customer of 1 record")
 	assert.Equal(t, []string{`{"email":"` + email(1) + `"}`}, bodies(fake))
 
 	code, _, stderr = cli(t, context.Background(), fake, "", "start-tracking", "--file", writeFile(t, "n.ndjson", `{"email":"a@b.c"}`+"\n"), "--dry-run", "--cookie-column", "visitor")

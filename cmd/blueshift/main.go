@@ -101,7 +101,7 @@ func wantsHelp(args []string) bool {
 
 // runTracking runs start-tracking or stop-tracking, for one customer or a file.
 func runTracking(ctx context.Context, name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cfg, code, ok := parseTracking(name, args, stdout, stderr)
+	cfg, code, ok := parseTracking(name, args, stdin, stdout, stderr)
 	if !ok {
 		return code
 	}

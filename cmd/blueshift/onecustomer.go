@@ -24,8 +24,8 @@ func runOne(ctx context.Context, cfg *trackingConfig, stdin io.Reader, stdout, s
 		return usageError(stderr, cfg.command, "%v", err)
 	}
 	if cfg.command == "stop-tracking" && !cfg.yes {
-		what := fmt.Sprintf("sending the %s to Blueshift at %s", strings.Join(given(cfg.one), " and "), hostOf(client.BaseURL()))
-		if code, ok := confirm(ctx, stdin, stderr, what); !ok {
+		question := fmt.Sprintf("sending the %s to Blueshift at %s, which will permanently delete this customer's personal data", strings.Join(given(cfg.one), " and "), hostOf(client.BaseURL()))
+		if code, ok := confirm(ctx, stdin, stderr, question); !ok {
 			return code
 		}
 	}
@@ -63,15 +63,15 @@ func isTerminal(r io.Reader) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// confirm asks on a terminal whether to delete one customer's data; without
-// a terminal it refuses, since --yes was not given. It returns false with
-// the exit code when the command must not go on.
-func confirm(ctx context.Context, stdin io.Reader, stderr io.Writer, what string) (int, bool) {
+// confirm asks question on a terminal, for stop-tracking without --yes;
+// without a terminal it refuses. It returns false with the exit code when
+// the command must not go on.
+func confirm(ctx context.Context, stdin io.Reader, stderr io.Writer, question string) (int, bool) {
 	const name = "stop-tracking"
 	if !isTerminal(stdin) {
-		return usageError(stderr, name, "this deletes the customer's personal data in Blueshift: add --yes to confirm (stdin is not a terminal to ask on)"), false
+		return usageError(stderr, name, "this deletes personal data in Blueshift: add --yes to confirm (stdin is not a terminal to ask on)"), false
 	}
-	fmt.Fprintf(stderr, "blueshift stop-tracking: %s, which will permanently delete this customer's personal data. Type yes to go on: ", what)
+	fmt.Fprintf(stderr, "blueshift stop-tracking: %s. Type yes to go on: ", question)
 	answer := make(chan string, 1)
 	go func() {
 		line, _ := bufio.NewReader(io.LimitReader(stdin, 256)).ReadString('\n')

@@ -62,3 +62,40 @@ func TestOneCustomerStopTrackingAsksOnATerminal(t *testing.T) {
 		})
 	}
 }
+
+// Bulk stop-tracking on a terminal asks, naming the count, the columns
+// and the host, as the one-customer command does; --yes is for scripts.
+func TestBulkStopTrackingAsksOnATerminal(t *testing.T) {
+	for _, tc := range []struct {
+		answer string
+		code   int
+		sent   int
+	}{
+		{"yes\n", exitOK, 2},
+		{"no\n", exitUsage, 0},
+		{"\n", exitUsage, 0},
+	} {
+		t.Run(strings.TrimSpace(tc.answer), func(t *testing.T) {
+			fake := blueshifttest.NewServer()
+			defer fake.Close()
+			t.Setenv("BLUESHIFT_API_KEY", fake.APIKey)
+			t.Setenv("BLUESHIFT_BASE_URL", fake.URL)
+			master, slave := openPTY(t)
+			_, err := master.WriteString(tc.answer)
+			require.NoError(t, err)
+			path := writeFile(t, "c.csv", "Email,Name\na@example.com,A\nb@example.com,B\n")
+			results := path + ".results"
+			var stdout, stderr strings.Builder
+			code := run(context.Background(), []string{"stop-tracking", "--file", path, "--results", results, "--rate", "1000"}, slave, &stdout, &stderr)
+			assert.Equal(t, tc.code, code, stderr.String())
+			assert.Contains(t, stderr.String(), `identifiers: email from column "Email", customer_id none, cookie none, device_id none`+"\n")
+			assert.Contains(t, stderr.String(), "blueshift stop-tracking: Blueshift at "+strings.TrimPrefix(fake.URL, "http://")+
+				" will permanently delete the personal data of the customer of each of 2 records, read from the columns above. Type yes to go on: ")
+			assert.Len(t, fake.Requests(), tc.sent)
+			if tc.sent == 0 {
+				assert.NoFileExists(t, results, "nothing is created before the answer")
+				assert.Contains(t, stderr.String(), "not confirmed: nothing was sent")
+			}
+		})
+	}
+}

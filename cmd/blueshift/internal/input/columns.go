@@ -34,6 +34,10 @@ const columnNone = "none"
 // are matched to identifiers: names compare ignoring case, white space,
 // '_' and '-' (see normalizeColumn). A --…-column flag replaces its
 // identifier's aliases with the name it gives, or with nothing for "none".
+// A flag that names one of another identifier's aliases moves that column:
+// the other identifier then has no alias left, and is read only from the
+// column its own flag names, if any. So "--customer-id-column email"
+// reads the customer_id from the email column and sends no email.
 type ColumnRule struct {
 	Flags [NumSlots]string // as given; "" uses the aliases
 }
@@ -48,22 +52,57 @@ func (r ColumnRule) names(slot int) []string {
 		return nil
 	case r.Flags[slot] != "":
 		return []string{r.Flags[slot]}
+	case r.aliasTaken(slot):
+		return nil
 	}
 	return slotAliases[slot]
 }
 
-// Problem returns what is wrong with the flags, or "": two flags that
-// name one column would read one value as two identifiers.
+// aliasTaken reports whether another identifier's flag names one of
+// slot's aliases.
+func (r ColumnRule) aliasTaken(slot int) bool {
+	for other, flag := range r.Flags {
+		if other == slot || flag == "" || r.off(other) {
+			continue
+		}
+		for _, alias := range slotAliases[slot] {
+			if normalizeColumn(alias) == normalizeColumn(flag) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Problem returns what is wrong with the flags, or "": a name with
+// nothing left to compare once normalised, every identifier turned off,
+// or two flags that name one column, which would read one value as two
+// identifiers.
 func (r ColumnRule) Problem() string {
+	off := 0
+	for slot, flag := range r.Flags {
+		switch {
+		case r.off(slot):
+			off++
+		case flag != "" && normalizeColumn(flag) == "":
+			return fmt.Sprintf("%s %q names no column: a name needs a letter or digit (names match ignoring case, spaces, _ and -)", SlotFlag(slot), flag)
+		}
+	}
+	if off == NumSlots {
+		return fmt.Sprintf("every identifier is turned off (%s, %s, %s and %s are all none): nothing could be sent", SlotFlag(0), SlotFlag(1), SlotFlag(2), SlotFlag(3))
+	}
 	for a := range NumSlots {
 		for b := a + 1; b < NumSlots; b++ {
-			if r.Flags[a] != "" && !r.off(a) && normalizeColumn(r.Flags[a]) == normalizeColumn(r.Flags[b]) {
+			if r.given(a) && r.given(b) && normalizeColumn(r.Flags[a]) == normalizeColumn(r.Flags[b]) {
 				return fmt.Sprintf("%s and %s name the same column, %q: one column holds one identifier", SlotFlag(a), SlotFlag(b), r.Flags[a])
 			}
 		}
 	}
 	return ""
 }
+
+// given reports whether slot's flag names a column.
+func (r ColumnRule) given(slot int) bool { return r.Flags[slot] != "" && !r.off(slot) }
 
 // slotOf returns the identifier a column or member name holds.
 func (r ColumnRule) slotOf(name string) (int, bool) {

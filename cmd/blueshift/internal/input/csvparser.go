@@ -18,6 +18,7 @@ type csvParser struct {
 	delim byte
 	line  int64 // line of the next byte, from 1
 	col   int   // byte column of the next byte, from 1
+	eol   int   // the column after the last "\n", as encoding/csv counts it
 	last  byte  // the last byte read
 	// fields of the current record; only the first cols are kept.
 	fields []fieldKeeper
@@ -52,7 +53,7 @@ func (p *csvParser) next() (byte, error) {
 	p.col++
 	if b == '\n' {
 		p.line++
-		p.col = 1
+		p.col, p.eol = 1, p.col
 	}
 	return b, nil
 }
@@ -170,8 +171,8 @@ func (p *csvParser) readQuoted(f *fieldKeeper, start int64) (bool, error) {
 		b, err := p.next()
 		if err == io.EOF {
 			line, col := p.line, p.col
-			if p.last == '\n' {
-				line--
+			if p.last == '\n' { // encoding/csv names the end of the last line
+				line, col = line-1, p.eol
 			}
 			return false, &csv.ParseError{StartLine: int(start), Line: int(line), Column: col, Err: csv.ErrQuote}
 		}

@@ -72,7 +72,7 @@ func mapColumns(header []string, rule ColumnRule) ([NumSlots]int, error) {
 		case cols[slot] >= 0 && rule.Flags[slot] != "":
 			return cols, fmt.Errorf("%s %s is ambiguous: it matches the columns %q and %q (names match ignoring case, spaces, _ and -): rename one of them", SlotFlag(slot), rule.Flags[slot], header[cols[slot]], h)
 		case cols[slot] >= 0:
-			return cols, fmt.Errorf("the CSV header has two %s columns, %q and %q: pick one with %s, or turn it off with %s none", SlotNames[slot], header[cols[slot]], h, SlotFlag(slot), SlotFlag(slot))
+			return cols, twoColumns(slot, header[cols[slot]], h)
 		}
 		cols[slot] = i
 	}
@@ -85,6 +85,16 @@ func mapColumns(header []string, rule ColumnRule) ([NumSlots]int, error) {
 		return cols, errors.New("the CSV header has no email, customer_id, cookie or device_id column (names match ignoring case, spaces, _ and -; or name one with --email-column and the like)")
 	}
 	return cols, nil
+}
+
+// twoColumns is the error for a header with two columns, a and b, that
+// hold one identifier by default, with advice that works: a flag can pick
+// one of two names only when they differ by the matching rule.
+func twoColumns(slot int, a, b string) error {
+	if normalizeColumn(a) == normalizeColumn(b) {
+		return fmt.Errorf("the CSV header has two %s columns named alike, %q and %q: rename one of them, or turn the %s off with %s none", SlotNames[slot], a, b, SlotNames[slot], SlotFlag(slot))
+	}
+	return fmt.Errorf("the CSV header has two %s columns, %q and %q: pick one with %s (%s %q, say), or turn it off with %s none", SlotNames[slot], a, b, SlotFlag(slot), SlotFlag(slot), a, SlotFlag(slot))
 }
 
 // listColumns quotes the first columns of a header for a message.

@@ -13,8 +13,9 @@ import (
 var utf8BOM = []byte("\xef\xbb\xbf")
 
 // decodeInput returns r as UTF-8 with "\n" line ends: UTF-8 (its BOM
-// dropped) as it is, UTF-16 with a BOM decoded by golang.org/x/text (an
-// unpaired surrogate becomes U+FFFD), and a file whose lines end in a lone
+// dropped) as it is, UTF-16 with a BOM decoded by golang.org/x/text (badly
+// formed UTF-16 ends the input with ErrBadUTF16, see utf16Check, and is
+// never decoded into U+FFFD), and a file whose lines end in a lone
 // "\r" (Excel for Mac's "CSV (Macintosh)") with each "\r" read as "\n".
 // UTF-16 without a BOM is refused with the reason: guessing its byte order
 // could send garbled identifiers.
@@ -31,8 +32,9 @@ func decodeInput(r io.Reader) (*bufio.Reader, Info, error) {
 		_, _ = br.Discard(len(utf8BOM))
 	}
 	if info.encoding != "UTF-8" {
+		check := &utf16Check{r: br, encoding: info.encoding, bigEnd: order == unicode.BigEndian}
 		dec := unicode.UTF16(order, unicode.ExpectBOM).NewDecoder()
-		br = bufio.NewReaderSize(transform.NewReader(br, dec), readBufferSize)
+		br = bufio.NewReaderSize(transform.NewReader(check, dec), readBufferSize)
 	} else if looksUTF16(br) {
 		return nil, info, errors.New("the input looks like UTF-16 without a byte order mark (every other byte is zero): save it as UTF-8, or as UTF-16 with a byte order mark")
 	}
@@ -42,23 +44,25 @@ func decodeInput(r io.Reader) (*bufio.Reader, Info, error) {
 	return br, info, nil
 }
 
-// looksUTF16 reports whether the input starts with at least two characters
-// of UTF-16 text: a zero byte in every other position and none between.
+// utf16Window is how far looksUTF16 looks.
+const utf16Window = 1 << 10
+
+// looksUTF16 reports whether the input starts like UTF-16 without a BOM:
+// zero bytes, at least two, all at even or all at odd positions within
+// the first KiB. Text in any script has them: the delimiters, quotes,
+// spaces and line ends are ASCII-range code units, one byte of which is
+// zero, while UTF-8 text holds no zero byte at all.
 func looksUTF16(br *bufio.Reader) bool {
 	_, _ = br.Peek(1) // what a pipe has sent, without waiting for more
-	b, _ := br.Peek(min(64, br.Buffered()))
+	b, _ := br.Peek(min(utf16Window, br.Buffered()))
 	b = b[:len(b)&^1]
-	if len(b) < 4 {
-		return false
-	}
 	var zeros [2]int
 	for i, c := range b {
 		if c == 0 {
 			zeros[i&1]++
 		}
 	}
-	half := len(b) / 2
-	return (zeros[0] == half && zeros[1] == 0) || (zeros[1] == half && zeros[0] == 0)
+	return (zeros[0] >= 2 && zeros[1] == 0) || (zeros[1] >= 2 && zeros[0] == 0)
 }
 
 // crOnly reports whether the first line end is a lone "\r". It reads no

@@ -73,6 +73,7 @@ func requireSameError(t *testing.T, want, got error) {
 	require.Equal(t, wantPE.Err, gotPE.Err)
 	require.Equal(t, wantPE.StartLine, gotPE.StartLine)
 	require.Equal(t, wantPE.Line, gotPE.Line)
+	require.Equal(t, wantPE.Column, gotPE.Column, "column")
 }
 
 // FuzzRecordReader reads any input (UTF-8 or UTF-16, CSV or NDJSON, any

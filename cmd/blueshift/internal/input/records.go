@@ -64,11 +64,31 @@ func (r *Record) validate() {
 	if r.Invalid != "" {
 		return
 	}
+	for slot, v := range [NumSlots]string{r.Customer.Email, r.Customer.CustomerID, r.Customer.Cookie, r.Customer.DeviceID} {
+		if holdsSurrogate(v) {
+			r.Invalid = fmt.Sprintf(`invalid identifier: %s holds a UTF-16 surrogate without its pair (such as \ud800): it is not text in any encoding`, SlotNames[slot])
+			return
+		}
+	}
 	if err := r.Customer.Validate(); err != nil {
 		// The library's message, without its prefix: a results file is
 		// not the library speaking.
 		r.Invalid = strings.TrimPrefix(err.Error(), "blueshift: ")
 	}
+}
+
+// holdsSurrogate reports whether v holds the three bytes that would encode
+// a UTF-16 surrogate (U+D800 to U+DFFF): what a JSON escape without its
+// pair (\ud800) is read as (see jsonScanner.unicodeEscape), or CESU-8.
+// Such a value is not UTF-8, yet no other encoding would make it text,
+// so it is named for what it is, not blamed on the file's encoding.
+func holdsSurrogate(v string) bool {
+	for i := 0; i+2 < len(v); i++ {
+		if v[i] == 0xed && v[i+1] >= 0xa0 && v[i+1] <= 0xbf && v[i+2] >= 0x80 && v[i+2] <= 0xbf {
+			return true
+		}
+	}
+	return false
 }
 
 // NotUTF8 reports whether the record was refused for text that is not
