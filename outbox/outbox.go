@@ -102,7 +102,10 @@ func newOwnerID() string {
 // Close stops a running Run (as if its context had ended: calls in flight
 // are cancelled, their leases released, and Run returns ErrClosed), waits
 // for it to return, and releases the Outbox's resources: the database file
-// for SQLite (a handle given to SQLiteDB or Postgres stays open). What
+// for SQLite (a handle given to SQLiteDB or Postgres stays open), after
+// moving the WAL into the file and truncating it, so that the file keeps
+// no delivered customer's identifiers even while other handles have it
+// open (unless one of them is inside a transaction: see docs/outbox.md). What
 // Close interrupts is delivered later. Every method returns ErrClosed
 // afterwards.
 func (o *Outbox) Close() error {
@@ -120,6 +123,7 @@ func (o *Outbox) Close() error {
 	if !o.owned {
 		return nil
 	}
+	o.checkpoint(context.Background())
 	return o.db.Close()
 }
 
