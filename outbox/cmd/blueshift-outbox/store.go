@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers driver "pgx"
 
 	"github.com/blueshift-go/blueshift"
@@ -136,6 +137,12 @@ func (c *config) open(ctx context.Context) (*outbox.Outbox, func(), error) {
 		}
 		store = outbox.SQLite(c.sqlite)
 	} else {
+		// sql.Open defers parsing to the first connection, whose error
+		// would read as a failed operation (exit 1). pgx's message
+		// masks a password.
+		if _, err := pgx.ParseConfig(c.postgres); err != nil {
+			return nil, nil, fmt.Errorf("%w: --postgres: %w", errInput, err)
+		}
 		if db, err = sql.Open("pgx", c.postgres); err != nil {
 			return nil, nil, fmt.Errorf("%w: --postgres: %w", errInput, err)
 		}
