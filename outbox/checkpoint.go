@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 )
 
 // checkpointBusyMillis is how long a checkpoint waits for readers of an
@@ -29,6 +30,29 @@ func (o *Outbox) checkpoint(ctx context.Context) {
 		o.s.logger.Warn("outbox: sqlite checkpoint failed; the WAL may keep deleted rows until the next checkpoint", "error", err)
 	case busy:
 		o.s.logger.Warn("outbox: sqlite checkpoint blocked by a reader in an open transaction; the WAL keeps deleted rows until a later checkpoint completes")
+	}
+}
+
+// checkpointEvery is how often at most an idle Run checkpoints after it
+// delivered: delivered customers leave the WAL within about this long of
+// the queue running empty, not only when Run returns.
+const checkpointEvery = 30 * time.Second
+
+// checkpointIfDue checkpoints, from Run's loop when it found no more due
+// work, if customers were delivered since the last checkpoint and the
+// last one is at least o.checkpointEvery ago. A blocked one is logged at
+// debug level only: it is tried again at the next interval.
+func (o *Outbox) checkpointIfDue(ctx context.Context) {
+	n := o.delivered.Load()
+	if o.d != sqliteDialect || n == o.ckpt.delivered || time.Since(o.ckpt.at) < o.checkpointEvery {
+		return
+	}
+	o.ckpt.delivered, o.ckpt.at = n, time.Now()
+	ctx, cancel := context.WithTimeout(ctx, dbTimeout)
+	defer cancel()
+	if busy, err := walCheckpoint(ctx, o.db); err != nil || busy {
+		o.ckpt.delivered = -1 // try again at the next interval
+		o.s.logger.Debug("outbox: periodic sqlite checkpoint incomplete; retrying later", "busy", busy, "error", err)
 	}
 }
 

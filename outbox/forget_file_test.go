@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -124,4 +125,41 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestRunCheckpointsWhenIdle: a Run that keeps running also empties the
+// WAL once its queue runs dry after deliveries (at most every
+// checkpointEvery), so delivered customers do not wait in the WAL for Run
+// to return, while another handle keeps the file open.
+func TestRunCheckpointsWhenIdle(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "outbox.db")
+	ob := openOutbox(t, newClient(t, newFake(t)), SQLite(path))
+	ob.checkpointEvery = 50 * time.Millisecond
+	other := sqliteHandle(t, path)
+	var n int
+	require.NoError(t, other.QueryRowContext(ctx, `SELECT count(*) FROM blueshift_outbox`).Scan(&n))
+
+	startRun(t, ob)
+	var emails []string
+	for i := range 20 {
+		emails = append(emails, fmt.Sprintf("idle-forget%02d@example.com", i))
+		require.NoError(t, ob.StopTracking(ctx, blueshift.Customer{Email: emails[i]}))
+	}
+	drained(t, ob)
+	eventually(t, 10*time.Second, "no delivered email in the file or its WAL while Run runs", func() bool {
+		for _, f := range []string{path, path + "-wal"} {
+			b, err := os.ReadFile(f)
+			require.NoError(t, err)
+			for _, e := range emails {
+				if strings.Contains(string(b), e) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	fi, err := os.Stat(path + "-wal")
+	require.NoError(t, err)
+	assert.Zero(t, fi.Size(), "the WAL is truncated")
 }

@@ -35,6 +35,13 @@ type Outbox struct {
 	freed     chan struct{} // a delivery slot was given back
 	mech      mechanisms
 	claimHook func() // tests: runs just before each claim statement
+	// checkpointEvery and ckpt pace Run's checkpoints (SQLite; tests
+	// shorten the interval); ckpt is used by the running Run only.
+	checkpointEvery time.Duration
+	ckpt            struct {
+		delivered int64
+		at        time.Time
+	}
 	running   atomic.Bool
 	closed    atomic.Bool
 	delivered atomic.Int64
@@ -73,7 +80,7 @@ func Open(ctx context.Context, client *blueshift.Client, store Store, opts ...Op
 	if err != nil {
 		return nil, err
 	}
-	o := &Outbox{client: client, db: db, d: d, owned: owned, s: s, owner: newOwnerID(), wakeCh: make(chan struct{}, 1), freed: make(chan struct{}, 1)}
+	o := &Outbox{client: client, db: db, d: d, owned: owned, s: s, owner: newOwnerID(), wakeCh: make(chan struct{}, 1), freed: make(chan struct{}, 1), checkpointEvery: checkpointEvery}
 	err = o.prepare(ctx)
 	if err == nil {
 		o.m, err = newMetrics(o, s.meterProvider)

@@ -142,6 +142,7 @@ func (o *Outbox) deliverUntilDone(ctx context.Context) {
 			wg.Wait() // one delivery decides whether the pause goes on
 		}
 		if len(entries) < n {
+			o.checkpointIfDue(ctx)
 			o.sleep(ctx, o.untilDue(ctx), true)
 		}
 	}
