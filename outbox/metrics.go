@@ -40,6 +40,10 @@ const (
 //     the recording of a customer's oldest undelivered change to its
 //     delivery.
 //
+// For a dead customer made pending again (Retry, RetryAll, a new change),
+// the oldest pending age and the delivery delay count from that moment,
+// not from the first recording (see Stats.OldestPending).
+//
 // No attribute holds a customer identifier. Close unregisters the gauges.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(s *settings) error {

@@ -35,6 +35,13 @@ type Outbox struct {
 	freed     chan struct{} // a delivery slot was given back
 	mech      mechanisms
 	claimHook func() // tests: runs just before each claim statement
+	// checkpointEvery and ckpt pace Run's checkpoints (SQLite; tests
+	// shorten the interval); ckpt is used by the running Run only.
+	checkpointEvery time.Duration
+	ckpt            struct {
+		delivered int64
+		at        time.Time
+	}
 	running   atomic.Bool
 	closed    atomic.Bool
 	delivered atomic.Int64
@@ -73,7 +80,7 @@ func Open(ctx context.Context, client *blueshift.Client, store Store, opts ...Op
 	if err != nil {
 		return nil, err
 	}
-	o := &Outbox{client: client, db: db, d: d, owned: owned, s: s, owner: newOwnerID(), wakeCh: make(chan struct{}, 1), freed: make(chan struct{}, 1)}
+	o := &Outbox{client: client, db: db, d: d, owned: owned, s: s, owner: newOwnerID(), wakeCh: make(chan struct{}, 1), freed: make(chan struct{}, 1), checkpointEvery: checkpointEvery}
 	err = o.prepare(ctx)
 	if err == nil {
 		o.m, err = newMetrics(o, s.meterProvider)
@@ -102,7 +109,10 @@ func newOwnerID() string {
 // Close stops a running Run (as if its context had ended: calls in flight
 // are cancelled, their leases released, and Run returns ErrClosed), waits
 // for it to return, and releases the Outbox's resources: the database file
-// for SQLite (a handle given to SQLiteDB or Postgres stays open). What
+// for SQLite (a handle given to SQLiteDB or Postgres stays open), after
+// moving the WAL into the file and truncating it, so that the file keeps
+// no delivered customer's identifiers even while other handles have it
+// open (unless one of them is inside a transaction: see docs/outbox.md). What
 // Close interrupts is delivered later. Every method returns ErrClosed
 // afterwards.
 func (o *Outbox) Close() error {
@@ -120,6 +130,7 @@ func (o *Outbox) Close() error {
 	if !o.owned {
 		return nil
 	}
+	o.checkpoint(context.Background())
 	return o.db.Close()
 }
 

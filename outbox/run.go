@@ -50,7 +50,9 @@ type claimed struct {
 // once and within the client's rate limit. When ctx ends it cancels the
 // calls in flight, releases their customers for the next Run, and returns
 // nil within a few seconds. Close stops it the same way, and Run then
-// returns ErrClosed. Database errors are logged and retried; Run returns
+// returns ErrClosed. With SQLite, Run checkpoints the WAL into the file
+// and truncates it before it returns (see Close). Database errors are
+// logged and retried; Run returns
 // an error only when the Outbox is closed or already running.
 func (o *Outbox) Run(ctx context.Context) error {
 	if o.closed.Load() {
@@ -65,6 +67,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 	if !o.closed.Load() { // else closed before Close could see this Run
 		if unlock, err := o.lockRun(ctx); err == nil {
 			o.deliverUntilDone(ctx)
+			o.checkpoint(ctx)
 			unlock()
 		} else if ctx.Err() == nil {
 			o.s.logger.Error("outbox: cannot lock the SQLite file for delivery", "error", err)
@@ -139,6 +142,7 @@ func (o *Outbox) deliverUntilDone(ctx context.Context) {
 			wg.Wait() // one delivery decides whether the pause goes on
 		}
 		if len(entries) < n {
+			o.checkpointIfDue(ctx)
 			o.sleep(ctx, o.untilDue(ctx), true)
 		}
 	}

@@ -42,6 +42,9 @@ type Stats struct {
 	Delivered int64
 	// OldestPending is the age of the oldest undelivered change among the
 	// pending customers, by the database's clock; 0 when none is pending.
+	// A dead customer made pending again (Retry, RetryAll, or a new change
+	// recorded for it) counts from then, not from when its change was
+	// first recorded: its age and its maximum age (WithMaxAge) restart.
 	OldestPending time.Duration
 	// Paused reports whether delivery is paused by a configuration
 	// problem (a 401, 403, redirect, untrusted certificate or unknown host).
@@ -174,7 +177,8 @@ func (o *Outbox) Discard(ctx context.Context, customer blueshift.Customer) error
 }
 
 // RetryAll makes every dead entry pending again, with a fresh maximum age,
-// and returns how many it made pending.
+// and returns how many it made pending. Their age restarts: see
+// Stats.OldestPending.
 func (o *Outbox) RetryAll(ctx context.Context) (int, error) {
 	if o.closed.Load() {
 		return 0, ErrClosed
@@ -194,7 +198,9 @@ func (o *Outbox) RetryAll(ctx context.Context) (int, error) {
 }
 
 // Retry makes the customer's dead entry pending again, with a fresh
-// maximum age; it returns ErrNotDead if the customer has none.
+// maximum age; it returns ErrNotDead if the customer has none. Its age
+// restarts: Stats.OldestPending and the delivery delay metric count from
+// the retry.
 func (o *Outbox) Retry(ctx context.Context, customer blueshift.Customer) error {
 	if err := customer.Validate(); err != nil {
 		return err

@@ -20,7 +20,7 @@ func withOutbox(ctx context.Context, c *config, stderr io.Writer, f func(*outbox
 	ob, closeAll, err := c.open(ctx)
 	if err != nil {
 		if errors.Is(err, errInput) {
-			return usageError(stderr, c.command, "%s", errText(err))
+			return usageError(stderr, c.command, "%s", strings.TrimPrefix(errText(err), errInput.Error()+": "))
 		}
 		return failed(ctx, stderr, c.command, err)
 	}
@@ -48,9 +48,19 @@ func runStats(ctx context.Context, c *config, _ io.Reader, stdout, stderr io.Wri
 			return exitOK
 		}
 		fmt.Fprintf(stdout, "pending:        %d\nsettling:       %d\ndead:           %d\noldest pending: %v\n",
-			st.Pending, st.Settling, st.Dead, st.OldestPending.Round(time.Second))
+			st.Pending, st.Settling, st.Dead, roundAge(st.OldestPending))
 		return exitOK
 	})
+}
+
+// roundAge rounds an age for the text of stats: to the millisecond under
+// a second (so that a fresh pending change does not show as 0s), else to
+// the second.
+func roundAge(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 // entryJSON is one line of dead --json; identifiers that are not set are

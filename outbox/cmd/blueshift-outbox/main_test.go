@@ -57,6 +57,8 @@ func TestUsageErrors(t *testing.T) {
 		{"blank identifier", []string{"discard", "--sqlite", db, "--cookie", " "}, exitUsage, "discard: customer needs an email"},
 		{"negative limit", []string{"dead", "--sqlite", db, "--limit", "-1"}, exitUsage, "--limit"},
 		{"missing file", []string{"stats", "--sqlite", db}, exitUsage, "no such file"},
+		{"malformed DSN", []string{"stats", "--postgres", "postgres://u:not-an-email-pw@h:notaport/db"}, exitUsage, "stats: --postgres: cannot parse"},
+		{"malformed keyword DSN", []string{"dead", "--postgres", "host=/tmp port=x password=not-an-email-pw"}, exitUsage, "dead: --postgres: cannot parse"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers driver "pgx"
 
 	"github.com/blueshift-go/blueshift"
@@ -115,8 +116,9 @@ func (c *config) problem() string {
 	return ""
 }
 
-// open opens the outbox without delivering. The client is never used
-// (nothing is delivered), so its key is a placeholder.
+// open opens the outbox without delivering, after checking that the
+// database holds one (outbox.Open would create it). The client is never
+// used (nothing is delivered), so its key is a placeholder.
 func (c *config) open(ctx context.Context) (*outbox.Outbox, func(), error) {
 	client, err := blueshift.NewClient("blueshift-outbox-sends-nothing")
 	if err != nil {
@@ -130,10 +132,23 @@ func (c *config) open(ctx context.Context) (*outbox.Outbox, func(), error) {
 		if _, err := os.Stat(c.sqlite); err != nil {
 			return nil, nil, fmt.Errorf("%w: %w", errInput, err)
 		}
+		if err := checkSQLite(ctx, c.sqlite); err != nil {
+			return nil, nil, err
+		}
 		store = outbox.SQLite(c.sqlite)
 	} else {
+		// sql.Open defers parsing to the first connection, whose error
+		// would read as a failed operation (exit 1). pgx's message
+		// masks a password.
+		if _, err := pgx.ParseConfig(c.postgres); err != nil {
+			return nil, nil, fmt.Errorf("%w: --postgres: %w", errInput, err)
+		}
 		if db, err = sql.Open("pgx", c.postgres); err != nil {
 			return nil, nil, fmt.Errorf("%w: --postgres: %w", errInput, err)
+		}
+		if err := checkPostgres(ctx, db); err != nil {
+			db.Close()
+			return nil, nil, err
 		}
 		store = outbox.Postgres(db)
 	}
