@@ -119,11 +119,30 @@ func parseTracking(name string, args []string, stdin io.Reader, stdout, stderr i
 	if fs.NArg() > 0 {
 		return nil, usageError(stderr, name, "unexpected argument %q (the API key is never a flag: use BLUESHIFT_API_KEY or --api-key-file)", fs.Arg(0)), false
 	}
-	c.canAsk = isTerminal(stdin) && c.file != "-"
+	c.canAsk = isTerminal(stdin) && !readsStdin(c.file, stdin)
 	if msg := c.problem(); msg != "" {
 		return nil, usageError(stderr, name, "%s", msg), false
 	}
 	return c, exitOK, true
+}
+
+// readsStdin reports whether --file path reads stdin: "-", or a name of
+// the same file (/dev/stdin, /dev/fd/0, /proc/self/fd/0, the terminal's own
+// path), where a question would take a typed record line as its answer.
+func readsStdin(path string, stdin io.Reader) bool {
+	if path == "-" {
+		return true
+	}
+	f, ok := stdin.(*os.File)
+	if !ok || path == "" {
+		return false
+	}
+	in, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	named, err := os.Stat(path)
+	return err == nil && os.SameFile(in, named)
 }
 
 // problem returns what is wrong with the flags, or "".

@@ -18,20 +18,20 @@ func (fr *fileRun) exitCode(ctx context.Context, sum bulk.Summary) int {
 	name := fr.cfg.command
 	switch {
 	case sum.WriteErr != nil:
-		fmt.Fprintf(fr.stderr, "blueshift %s: writing results to %s failed: %v; the summary counts only what it holds, and %s made since are not recorded: make room and run the same command with --resume, which sends them again\n",
-			name, fr.cfg.results, sum.WriteErr, plural(sum.Unrecorded, "call", "calls"))
+		fmt.Fprintf(fr.stderr, "blueshift %s: writing results to %s failed: %v; the summary counts only what it holds, and %s made since are not recorded: %s\n",
+			name, fr.cfg.results, sum.WriteErr, plural(sum.Unrecorded, "call", "calls"), fr.cfg.rerunAdvice("make room and ", ", which sends them again"))
 		return exitResults
 	case sum.HardStopped || ctx.Err() != nil:
-		if fr.cfg.results == "" {
-			fmt.Fprintf(fr.stderr, "blueshift %s: interrupted; without --results nothing records what was sent\n", name)
-		} else {
-			fmt.Fprintf(fr.stderr, "blueshift %s: interrupted; run the same command with --resume to finish the rest\n", name)
-		}
+		fmt.Fprintf(fr.stderr, "blueshift %s: interrupted; %s\n", name, fr.cfg.rerunAdvice("", " to finish the rest"))
 		return exitInterrupted
 	case sum.ReadErr != nil:
-		return fr.fail("%s: %s; every record before it was sent and recorded: fix the input and run the same command with --resume", fr.cfg.file, input.DescribeError(sum.ReadErr))
+		sent := "every record before it was sent and recorded: "
+		if fr.cfg.results == "" {
+			sent = "every record before it was sent; "
+		}
+		return fr.fail("%s: %s; %s%s", fr.cfg.file, input.DescribeError(sum.ReadErr), sent, fr.cfg.rerunAdvice("fix the input and ", ""))
 	case errors.As(sum.StoppedBy, new(*bulk.OutageError)):
-		fmt.Fprintf(fr.stderr, "blueshift %s: stopped early: %v; run the same command with --resume once it recovers\n", name, sum.StoppedBy)
+		fmt.Fprintf(fr.stderr, "blueshift %s: stopped early: %v; %s\n", name, sum.StoppedBy, fr.cfg.rerunAdvice("", " once it recovers"))
 		return exitFailures
 	case sum.StoppedBy != nil:
 		return fr.fail("stopped early, every other record would fail the same way: %s%s", bulk.ErrText(sum.StoppedBy), fr.cfg.hint(sum.StoppedBy))
@@ -42,6 +42,17 @@ func (fr *fileRun) exitCode(ctx context.Context, sum bulk.Summary) int {
 		return exitFailures
 	}
 	return exitOK
+}
+
+// rerunAdvice says how to finish a run that ended early: before + "run
+// the same command with --resume" + after when --results records the run,
+// and, without --results, that nothing records what was sent, for then
+// --resume would only be refused.
+func (c *trackingConfig) rerunAdvice(before, after string) string {
+	if c.results == "" {
+		return "without --results nothing records what was sent"
+	}
+	return before + "run the same command with --resume" + after
 }
 
 // printSummary prints the counts of a run, earlier runs' included, the

@@ -6,9 +6,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
@@ -98,4 +100,59 @@ func TestBulkStopTrackingAsksOnATerminal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A --file that is stdin's terminal under another name is read as stdin:
+// bulk stop-tracking refuses to ask there (a typed record line would be
+// taken as the answer) and wants --yes, as with --file -. /dev/stdin
+// names the process's own stdin, so that case runs in a child process.
+func TestBulkStopTrackingWillNotAskOnTheTerminalItReads(t *testing.T) {
+	_, slave := openPTY(t)
+	for _, tc := range []struct {
+		path  string
+		child bool
+	}{
+		{"-", false},
+		{slave.Name(), false},
+		{fmt.Sprintf("/dev/fd/%d", slave.Fd()), false},
+		{fmt.Sprintf("/proc/self/fd/%d", slave.Fd()), false},
+		{"/dev/stdin", true},
+		{"/dev/fd/0", true},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			fake := blueshifttest.NewServer()
+			defer fake.Close()
+			t.Setenv("BLUESHIFT_API_KEY", fake.APIKey)
+			t.Setenv("BLUESHIFT_BASE_URL", fake.URL)
+			results := filepath.Join(t.TempDir(), "r.ndjson")
+			code, stderr := runOnTerminal(t, fake, slave, tc.child, "stop-tracking", "--file", tc.path, "--results", results)
+			assert.Equal(t, exitUsage, code, stderr)
+			assert.Equal(t, "blueshift stop-tracking: stop-tracking deletes each customer's personal data in Blueshift: add --yes to confirm, or --dry-run to check the file first (stdin is not a terminal to ask on)\n", stderr)
+			assert.Empty(t, fake.Requests())
+			assert.NoFileExists(t, results)
+		})
+	}
+}
+
+// runOnTerminal runs the command with tty as its stdin, in this process or
+// in a child, for at most a few seconds (a command that reads the terminal
+// would wait for typing), and returns its exit code and stderr.
+func runOnTerminal(t *testing.T, fake *blueshifttest.Server, tty *os.File, inChild bool, args ...string) (int, string) {
+	t.Helper()
+	const limit = 3 * time.Second
+	if !inChild {
+		ctx, cancel := context.WithTimeout(context.Background(), limit)
+		defer cancel()
+		var stdout, stderr strings.Builder
+		return run(ctx, args, tty, &stdout, &stderr), stderr.String()
+	}
+	c := startChild(t, fake, tty, args...)
+	select {
+	case <-c.done:
+	case <-time.After(limit):
+		require.NoError(t, c.cmd.Process.Kill())
+		<-c.done
+		t.Errorf("still running after %v", limit)
+	}
+	return c.code, c.stderr.String()
 }
