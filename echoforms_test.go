@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,6 +98,55 @@ func TestEchoedRequestBodyInAMalformedHeaderLine(t *testing.T) {
 					assert.NotContains(t, text, form)
 				}
 			}
+		})
+	}
+}
+
+// TestBodyCutNeverKeepsAPrefixOfASecret: Body keeps at most 64 KiB of the
+// answer, so a secret echoed across that limit is cut; what stays of it
+// must not survive either (an outside review saw "k3y-Secret-0" remain).
+func TestBodyCutNeverKeepsAPrefixOfASecret(t *testing.T) {
+	const key = "k3y-Secret-0001"
+	for _, tc := range []struct{ name, secret string }{
+		{"the key", key},
+		{"an email", "ann.smith@example.com"},
+		{"the email in upper case", "ANN.SMITH@EXAMPLE.COM"},
+	} {
+		for _, keep := range []int{4, 7, 12} { // bytes of the secret before the limit
+			t.Run(fmt.Sprintf("%s/%d", tc.name, keep), func(t *testing.T) {
+				body := strings.Repeat("a", 64<<10-keep) + tc.secret + `"}`
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.WriteHeader(http.StatusBadRequest)
+					_, _ = io.WriteString(w, body)
+				}))
+				defer srv.Close()
+				client, err := blueshift.NewClient(key, blueshift.WithBaseURL(srv.URL))
+				require.NoError(t, err)
+				_, err = client.StartTracking(context.Background(), blueshift.Customer{Email: "ann.smith@example.com"})
+				var apiErr *blueshift.APIError
+				require.ErrorAs(t, err, &apiErr)
+				tail := strings.TrimLeft(string(apiErr.Body), "a")
+				assert.Empty(t, tail, "what is left of the secret after the cut")
+				assert.True(t, strings.HasPrefix(string(apiErr.Body), strings.Repeat("a", 1000)))
+			})
+		}
+	}
+}
+
+// TestEscapedEchoInAnotherLetterCase: an identifier with a non-ASCII
+// letter, echoed ASCII-escaped in the other letter case (é sent, \u00c9
+// echoed), is redacted from Body as it is from the message.
+func TestEscapedEchoInAnotherLetterCase(t *testing.T) {
+	customer := blueshift.Customer{Cookie: "cké-1234"}
+	for _, echo := range []string{`CK\u00c9-1234`, `CK\u00C9-1234`, `ck\u00e9-1234`, `CKÉ-1234`} {
+		t.Run(echo, func(t *testing.T) {
+			client, _ := setup(t, respond(http.StatusBadRequest, `{"message":"unknown cookie `+echo+`"}`))
+			_, err := client.StartTracking(context.Background(), customer)
+			var apiErr *blueshift.APIError
+			require.ErrorAs(t, err, &apiErr)
+			assert.NotContains(t, string(apiErr.Body), echo)
+			assert.Contains(t, string(apiErr.Body), "[redacted]")
+			assert.True(t, json.Valid(apiErr.Body))
 		})
 	}
 }

@@ -271,8 +271,10 @@ func newAPIError(status int, requestID string, body []byte, secrets []string) *A
 
 // redactBody returns body with the secrets of minAnywhere bytes or more
 // redacted (see redact); shorter ones are left, since replacing a token
-// such as 1 could break the body's JSON. It returns body itself when
-// nothing matched.
+// such as 1 could break the body's JSON. A body of maxErrorBody bytes may
+// have been cut inside an echoed secret, so it also loses any end that
+// could be the start of one (see cutSecretPrefix). It returns body itself
+// when nothing changed.
 func redactBody(body []byte, secrets []string) []byte {
 	var long []string
 	for _, s := range secrets {
@@ -284,10 +286,32 @@ func redactBody(body []byte, secrets []string) []byte {
 		return body
 	}
 	text := string(body)
-	if out := redact(text, long); out != text {
+	out := redact(text, long)
+	if len(body) >= maxErrorBody {
+		out = cutSecretPrefix(out, long)
+	}
+	if out != text {
 		return []byte(out)
 	}
 	return body
+}
+
+// cutSecretPrefix drops the longest end of s that is, ignoring letter
+// case, the start of one of the secrets in any of its forms (see
+// echoForms): what a cut left of a secret it went through.
+func cutSecretPrefix(s string, secrets []string) string {
+	drop := 0
+	for _, secret := range secrets {
+		for _, form := range append(echoForms(secret), secret) {
+			for k := min(len(form)-1, len(s)); k > drop; k-- {
+				if strings.EqualFold(s[len(s)-k:], form[:k]) {
+					drop = k
+					break
+				}
+			}
+		}
+	}
+	return s[:len(s)-drop]
 }
 
 // errorBody is the union of Blueshift's error shapes:

@@ -252,13 +252,17 @@ func echoForms(secret string) []string {
 		}
 		forms = append(forms, form)
 	}
-	for _, quoted := range []string{strconv.Quote(secret), strconv.QuoteToASCII(secret)} {
-		add(quoted[1 : len(quoted)-1])
-	}
-	for _, once := range jsonForms(secret) {
-		add(once)
-		for _, twice := range jsonForms(once) {
-			add(twice)
+	// Matching ignores letter case, but an escape such as \u00e9 names one
+	// case of its letter: escape the secret in both cases too.
+	for _, variant := range []string{secret, strings.ToLower(secret), strings.ToUpper(secret)} {
+		for _, quoted := range []string{strconv.Quote(variant), strconv.QuoteToASCII(variant)} {
+			add(quoted[1 : len(quoted)-1])
+		}
+		for _, once := range jsonForms(variant) {
+			add(once)
+			for _, twice := range jsonForms(once) {
+				add(twice)
+			}
 		}
 	}
 	return forms
