@@ -16,7 +16,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -281,6 +280,26 @@ func TestClosedStderrPipeDoesNotEndTheRun(t *testing.T) {
 
 // Defect 11: the fake server tells what it saw.
 func TestFakeServerLogsAndSummarises(t *testing.T) {
+	var requests []fakeRequest
+	for _, body := range []string{`{"email":"ann@example.com"}`, `{"email":"ann@example.com"}`, `{"email":"bob@example.com","customer_id":"7"}`} {
+		requests = append(requests, fakeRequest{blueshifttest.StartTrackingPath, body})
+	}
+	code, log := fakeServerLog(t, requests)
+	assert.Equal(t, exitOK, code)
+	assert.Regexp(t, `(?m)^\d\d:\d\d:\d\d\.\d{3} POST /api/v1/customers/unforget 200 email$`, log)
+	assert.Regexp(t, `(?m)^\d\d:\d\d:\d\d\.\d{3} POST /api/v1/customers/unforget 200 email,customer_id$`, log)
+	assert.NotContains(t, log, "ann@example.com", "never an identifier's value")
+	assert.Contains(t, log, "fake-server summary: 3 requests; start-tracking 200: 3; 2 distinct customers; 1 sent more than once")
+}
+
+// fakeRequest is a request fakeServerLog posts: a path and a JSON body.
+type fakeRequest struct{ path, body string }
+
+// fakeServerLog runs `blueshift fake-server --log` on a loopback port,
+// posts each request to it with its key, stops it, and returns its exit
+// code and all it printed after its first line (the address).
+func fakeServerLog(t *testing.T, requests []fakeRequest) (int, string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out, outW := io.Pipe()
@@ -293,28 +312,19 @@ func TestFakeServerLogsAndSummarises(t *testing.T) {
 	line, err := br.ReadString('\n')
 	require.NoError(t, err)
 	base := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindString(line)
-	var rest strings.Builder
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _, _ = io.Copy(&rest, br) }()
-
-	for _, body := range []string{`{"email":"ann@example.com"}`, `{"email":"ann@example.com"}`, `{"email":"bob@example.com","customer_id":"7"}`} {
-		req, err := http.NewRequest(http.MethodPost, base+blueshifttest.StartTrackingPath, strings.NewReader(body))
+	logged := make(chan string, 1)
+	go func() { b, _ := io.ReadAll(br); logged <- string(b) }()
+	for _, req := range requests {
+		r, err := http.NewRequest(http.MethodPost, base+req.path, strings.NewReader(req.body))
 		require.NoError(t, err)
-		req.SetBasicAuth(blueshifttest.DefaultAPIKey, "")
-		resp, err := http.DefaultClient.Do(req)
+		r.SetBasicAuth(blueshifttest.DefaultAPIKey, "")
+		resp, err := http.DefaultClient.Do(r)
 		require.NoError(t, err)
 		resp.Body.Close()
 	}
 	http.DefaultClient.CloseIdleConnections()
 	cancel()
-	assert.Equal(t, exitOK, <-done)
-	wg.Wait()
-	log := rest.String()
-	assert.Regexp(t, `(?m)^\d\d:\d\d:\d\d\.\d{3} POST /api/v1/customers/unforget 200 email$`, log)
-	assert.Regexp(t, `(?m)^\d\d:\d\d:\d\d\.\d{3} POST /api/v1/customers/unforget 200 email,customer_id$`, log)
-	assert.NotContains(t, log, "ann@example.com", "never an identifier's value")
-	assert.Contains(t, log, "fake-server summary: 3 requests; start-tracking 200: 3; 2 distinct customers; 1 sent more than once")
+	return <-done, <-logged
 }
 
 func sortedLines(last map[int]resultsfile.Result) []int {

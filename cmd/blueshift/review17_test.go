@@ -4,11 +4,7 @@ package main
 // rework (/tmp/review17), each seen failing before its fix.
 
 import (
-	"bufio"
 	"context"
-	"io"
-	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf16"
@@ -235,37 +231,12 @@ func TestColumnProblemsGetAdviceThatWorks(t *testing.T) {
 // and names the identifiers the fake itself accepted: its JSON decoding
 // matches member names ignoring case, and trims as the client does.
 func TestFakeServerLogNamesOnlyKnownPathsAndWhatItAccepted(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	out, outW := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- runFakeServer(ctx, []string{"--listen", "127.0.0.1:0", "--log"}, outW, io.Discard)
-		outW.Close()
-	}()
-	br := bufio.NewReader(out)
-	line, err := br.ReadString('\n')
-	require.NoError(t, err)
-	base := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindString(line)
-	logged := make(chan string, 1)
-	go func() { b, _ := io.ReadAll(br); logged <- string(b) }()
-
-	for _, req := range []struct{ path, body string }{
+	code, log := fakeServerLog(t, []fakeRequest{
 		{"/api/v1/customers/ann@secret.example/forget", `{"email":"ann@secret.example"}`},
 		{blueshifttest.StartTrackingPath + "?email=bob@secret.example", `{"Email":"x@example.com"}`},
 		{blueshifttest.StopTrackingPath, `{"CUSTOMER_ID":"C1","email":"   "}`},
-	} {
-		r, err := http.NewRequest(http.MethodPost, base+req.path, strings.NewReader(req.body))
-		require.NoError(t, err)
-		r.SetBasicAuth(blueshifttest.DefaultAPIKey, "")
-		resp, err := http.DefaultClient.Do(r)
-		require.NoError(t, err)
-		resp.Body.Close()
-	}
-	http.DefaultClient.CloseIdleConnections()
-	cancel()
-	assert.Equal(t, exitOK, <-done)
-	log := <-logged
+	})
+	assert.Equal(t, exitOK, code)
 	assert.NotContains(t, log, "secret.example")
 	assert.Regexp(t, `(?m)^\d\d:\d\d:\d\d\.\d{3} POST other 404 email$`, log)
 	assert.Regexp(t, `(?m)^\d\d:\d\d:\d\d\.\d{3} POST /api/v1/customers/unforget 200 email$`, log)
