@@ -38,6 +38,23 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 	return master, slave
 }
 
+// answerOnTerminal runs the command against a new fake with stdin a
+// pseudo-terminal on which answer was already typed, and returns the fake,
+// the exit code and what was written to stderr.
+func answerOnTerminal(t *testing.T, answer string, args ...string) (*blueshifttest.Server, int, string) {
+	t.Helper()
+	fake := blueshifttest.NewServer()
+	t.Cleanup(fake.Close)
+	t.Setenv("BLUESHIFT_API_KEY", fake.APIKey)
+	t.Setenv("BLUESHIFT_BASE_URL", fake.URL)
+	master, slave := openPTY(t)
+	_, err := master.WriteString(answer)
+	require.NoError(t, err)
+	var stdout, stderr strings.Builder
+	code := run(context.Background(), args, slave, &stdout, &stderr)
+	return fake, code, stderr.String()
+}
+
 func TestOneCustomerStopTrackingAsksOnATerminal(t *testing.T) {
 	for _, tc := range []struct {
 		answer string
@@ -49,17 +66,9 @@ func TestOneCustomerStopTrackingAsksOnATerminal(t *testing.T) {
 		{"\n", exitUsage, 0},
 	} {
 		t.Run(strings.TrimSpace(tc.answer), func(t *testing.T) {
-			fake := blueshifttest.NewServer()
-			defer fake.Close()
-			t.Setenv("BLUESHIFT_API_KEY", fake.APIKey)
-			t.Setenv("BLUESHIFT_BASE_URL", fake.URL)
-			master, slave := openPTY(t)
-			_, err := master.WriteString(tc.answer)
-			require.NoError(t, err)
-			var stdout, stderr strings.Builder
-			code := run(context.Background(), []string{"stop-tracking", "--email", email(1)}, slave, &stdout, &stderr)
-			assert.Equal(t, tc.code, code, stderr.String())
-			assert.Contains(t, stderr.String(), "permanently delete this customer's personal data. Type yes to go on: ")
+			fake, code, stderr := answerOnTerminal(t, tc.answer, "stop-tracking", "--email", email(1))
+			assert.Equal(t, tc.code, code, stderr)
+			assert.Contains(t, stderr, "permanently delete this customer's personal data. Type yes to go on: ")
 			assert.Len(t, fake.Requests(), tc.sent)
 		})
 	}
@@ -78,25 +87,17 @@ func TestBulkStopTrackingAsksOnATerminal(t *testing.T) {
 		{"\n", exitUsage, 0},
 	} {
 		t.Run(strings.TrimSpace(tc.answer), func(t *testing.T) {
-			fake := blueshifttest.NewServer()
-			defer fake.Close()
-			t.Setenv("BLUESHIFT_API_KEY", fake.APIKey)
-			t.Setenv("BLUESHIFT_BASE_URL", fake.URL)
-			master, slave := openPTY(t)
-			_, err := master.WriteString(tc.answer)
-			require.NoError(t, err)
 			path := writeFile(t, "c.csv", "Email,Name\na@example.com,A\nb@example.com,B\n")
 			results := path + ".results"
-			var stdout, stderr strings.Builder
-			code := run(context.Background(), []string{"stop-tracking", "--file", path, "--results", results, "--rate", "1000"}, slave, &stdout, &stderr)
-			assert.Equal(t, tc.code, code, stderr.String())
-			assert.Contains(t, stderr.String(), `identifiers: email from column "Email", customer_id none, cookie none, device_id none`+"\n")
-			assert.Contains(t, stderr.String(), "blueshift stop-tracking: Blueshift at "+strings.TrimPrefix(fake.URL, "http://")+
+			fake, code, stderr := answerOnTerminal(t, tc.answer, "stop-tracking", "--file", path, "--results", results, "--rate", "1000")
+			assert.Equal(t, tc.code, code, stderr)
+			assert.Contains(t, stderr, `identifiers: email from column "Email", customer_id none, cookie none, device_id none`+"\n")
+			assert.Contains(t, stderr, "blueshift stop-tracking: Blueshift at "+strings.TrimPrefix(fake.URL, "http://")+
 				" will permanently delete the personal data of the customer of each of 2 records, read from the columns above. Type yes to go on: ")
 			assert.Len(t, fake.Requests(), tc.sent)
 			if tc.sent == 0 {
 				assert.NoFileExists(t, results, "nothing is created before the answer")
-				assert.Contains(t, stderr.String(), "not confirmed: nothing was sent")
+				assert.Contains(t, stderr, "not confirmed: nothing was sent")
 			}
 		})
 	}
