@@ -20,39 +20,41 @@ import (
 //
 //   - Start: the allowed rate doubles every second (rateDoubling) from the
 //     initial rate, up to the maximum, until the first cut; never again.
-//   - Cut: a 429 for a request granted after the last cut cuts the rate to
-//     rateCut (0.9) times the client's own successes a second (over the
-//     last second, or the last rateNoiseWindow when fewer than
-//     rateFewCalls; counting one call more, as a count is uncertain by
-//     one), if that is lower than the rate: a multiplicative decrease of
-//     the client's own share. Never by more than half (rateMaxCut): after
-//     a stall of the process, few calls went out and the successes say
-//     little. A 429 for a request granted before the last cut says nothing
-//     new and is ignored: one cut per congestion episode. In the first
-//     rateMinWindow, too soon for the successes to measure a rate, the cut
-//     is to rateCut times the share of the rate the server accepted
-//     (successes over answers), if it accepted any (acceptedShare).
+//   - Cut (multiplicative decrease): a 429 for a request granted after the
+//     last cut cuts the rate to rateCut (0.9) times the client's own
+//     successes a second (over the last second, or the last
+//     rateNoiseWindow when fewer than rateFewCalls; counting one call
+//     more, as a count is uncertain by one), if that is lower than the
+//     rate. Never by more than half (rateMaxCut): after a stall of the
+//     process, few calls went out and the successes say little. A 429 for
+//     a request granted before the last cut says nothing new and is
+//     ignored: one cut per congestion episode. In the first rateMinWindow,
+//     too soon for the successes to measure a rate, the second 429 cuts to
+//     rateCut times the share of the rate the server accepted (successes
+//     over answers), if it accepted any (acceptedShare); the first cuts
+//     to rateCut times the rate.
 //   - Noise: with at least rateNoiseAnswers answers over the last
 //     rateNoiseWindow (200 in 3 s), a 429 while 429s are at most rateNoise
 //     (1%) of them is taken as noise and ignored: a client at 200/s does
 //     not cut for a stray 429. With fewer answers noise and congestion
 //     look alike, and every 429 counts.
-//   - Return: after a cut the rate climbs back, fast at first and slowly
-//     near the end (concave, as CUBIC does), over rateReturn (4 s; at
-//     least rateReturnCalls calls' worth, up to rateReturnMax), to 0.9 of
-//     the base it was cut from plus 0.1 × min(base, rateReturnRef): the
-//     base itself at 5/s and below, less above it, by the same amount for
-//     every client above 5/s. That same amount is the additive increase:
-//     a client with a smaller share gains on one with a larger.
-//   - Probe: past the return, the rate grows by Q·(t/rateProbe)³, with
-//     Q = ∛(max(target, 5)·5²): slowly at first, faster later, and by
+//   - Growth (additive increase): after a cut the rate grows by
+//     rateIncrease (0.25/s) every second, the same for every client, so
+//     that a client with a smaller share gains on one with a larger. At
+//     low rates less: at most 0.1 × base² / rateIncreaseCalls a second,
+//     so that climbing back what a cut took lasts rateIncreaseCalls (40)
+//     calls and the cycle's one 429 is a small share of them (at 5/s,
+//     0.0625/s a second).
+//   - Probe: rateQuiet (4 s; at least rateQuietCalls calls' worth, up to
+//     rateQuietMax) after a cut, the rate also grows by Q·(t/rateProbe)³,
+//     with Q = ∛(max(rate, 5)·5²): slowly at first, faster later, and by
 //     less than in proportion to the rate, so that a risen limit is found
-//     in seconds but a client that escaped the last cuts does not grab the
-//     others' shares.
+//     in seconds but a client that escaped the last cuts does not grab
+//     the others' shares.
 //   - Slow answers: when the smoothed time from a grant to its answer is
-//     long, the start doubles every two round trips, the return lasts at
-//     least four and the probe's period is at least five, so that a 429
-//     can come back before the rate has overshot far.
+//     long, the start doubles every two round trips, the probe waits at
+//     least four and its period is at least five, so that a 429 can come
+//     back before the rate has overshot far.
 //   - Floor: never below rateFloor (1 per second; the initial rate if that
 //     is lower), whatever is answered.
 //
@@ -60,16 +62,18 @@ import (
 const (
 	rateCut    = 0.9
 	rateMaxCut = 0.5
-	rateReturn = 4 * time.Second
-	// rateReturnRef (per second) sets the additive increase of each
-	// return, (1 - rateCut) × rateReturnRef, and the probe's pace.
-	rateReturnRef = 5.0
-	rateProbe     = 2 * time.Second
-	// rateReturnCalls is the fewest calls a return lasts, at the rate the
-	// cut was made from: at low rates a cycle then holds enough calls for
-	// its 429 to be a small share of them.
-	rateReturnCalls = 30
-	rateReturnMax   = 6 * time.Second
+	// rateIncrease is the additive increase after a cut, per second per
+	// second; rateIncreaseCalls bounds it at low rates (see above).
+	rateIncrease      = 0.25
+	rateIncreaseCalls = 40
+	rateQuiet         = 4 * time.Second
+	// rateQuietCalls is the fewest calls, at the rate of the cut, before
+	// the probe starts.
+	rateQuietCalls = 30
+	rateQuietMax   = 6 * time.Second
+	rateProbe      = 2 * time.Second
+	// rateProbeRef (per second) sets the probe's pace at low rates.
+	rateProbeRef = 5.0
 	// rateFewCalls is the fewest successes in the last second for which
 	// they measure the rate; with fewer, the successes of the last
 	// rateNoiseWindow do.
@@ -87,8 +91,13 @@ const (
 	// rateSlots is how many slots the answer windows are kept in.
 	rateSlots = 10
 	// rateMinWindow is the shortest history for which the successes
-	// measure a rate; a cut earlier uses the allowed rate alone.
+	// measure a rate; a cut earlier uses the accepted share or the allowed
+	// rate alone.
 	rateMinWindow = 250 * time.Millisecond
+	// rateEarly429s is how many 429s in the first rateMinWindow it takes
+	// for the accepted share to say more than chance: one 429 among two
+	// answers is also what a client joining a saturated limit meets.
+	rateEarly429s = 2
 	// rateBurst is how much lateness of a grant (timer and scheduling
 	// delays) the pacing may catch up on, as a duration of sends, on top
 	// of the one slot that is due. It is kept small: a limiter with a
@@ -106,22 +115,22 @@ const (
 // from the caller, so that tests drive it with a fake clock. It is safe for
 // concurrent use.
 type rateController struct {
-	mu       sync.Mutex
-	initial  float64
-	max      float64
-	floor    float64
-	started  bool
-	start    time.Time     // the first grant
-	phase    time.Time     // the last cut
-	from, to float64       // the return after the last cut goes from `from` to `to`
-	base     float64       // the measured rate the last cut was made from
-	epoch    uint64        // cuts so far; a grant carries the epoch it was made in
-	tokens   float64       // pacing: slots that are due
-	last     time.Time     // pacing: when tokens were last brought up to date
-	ok       answerWindow  // successes over the last second
-	longOK   answerWindow  // successes over the last rateNoiseWindow
-	limited  answerWindow  // 429s over the last rateNoiseWindow
-	rtt      time.Duration // smoothed time from a grant to its answer
+	mu      sync.Mutex
+	initial float64
+	max     float64
+	floor   float64
+	started bool
+	start   time.Time     // the first grant
+	phase   time.Time     // the last cut
+	from    float64       // the rate the last cut set
+	base    float64       // the measured rate the last cut was made from
+	epoch   uint64        // cuts so far; a grant carries the epoch it was made in
+	tokens  float64       // pacing: slots that are due
+	last    time.Time     // pacing: when tokens were last brought up to date
+	ok      answerWindow  // successes over the last second
+	longOK  answerWindow  // successes over the last rateNoiseWindow
+	limited answerWindow  // 429s over the last rateNoiseWindow
+	rtt     time.Duration // smoothed time from a grant to its answer
 }
 
 func newRateController(initial, max float64) *rateController {
@@ -151,12 +160,10 @@ func (c *rateController) rateAt(now time.Time) float64 {
 		r = c.initial * math.Exp2(float64(d)/float64(c.doubling()))
 	} else {
 		d := max(now.Sub(c.phase), 0) // callers read the clock before the lock: a little out of order
-		if back := c.returning(); d < back {
-			x := 1 - float64(d)/float64(back)
-			r = c.to - (c.to-c.from)*x*x*x
-		} else {
-			x := float64(d-back) / float64(c.probing())
-			r = c.to + math.Cbrt(math.Max(c.to, rateReturnRef)*rateReturnRef*rateReturnRef)*x*x*x
+		r = c.from + c.increase()*d.Seconds()
+		if quiet := c.quiet(); d > quiet {
+			x := float64(d-quiet) / float64(c.probing())
+			r += math.Cbrt(math.Max(c.from, rateProbeRef)*rateProbeRef*rateProbeRef) * x * x * x
 		}
 	}
 	return math.Max(c.floor, math.Min(r, c.max))
@@ -169,12 +176,19 @@ func (c *rateController) doubling() time.Duration {
 	return max(rateDoubling, 2*c.rtt)
 }
 
-// returning is how long the rate takes to climb back after a cut:
-// rateReturn, or rateReturnCalls calls at the rate the cut was made from
-// (up to rateReturnMax), or four round trips, whichever is longest.
-func (c *rateController) returning() time.Duration {
-	calls := time.Duration(float64(rateReturnCalls) / math.Max(c.base, c.floor) * float64(time.Second))
-	return max(rateReturn, 4*c.rtt, min(calls, rateReturnMax))
+// increase is the additive increase after a cut, per second per second:
+// rateIncrease, or less at low rates, so that climbing back the 10% a cut
+// took lasts rateIncreaseCalls calls.
+func (c *rateController) increase() float64 {
+	return math.Min(rateIncrease, (1-rateCut)*c.base*c.base/rateIncreaseCalls)
+}
+
+// quiet is how long after a cut the probe starts: rateQuiet, or
+// rateQuietCalls calls at the rate the cut was made from (up to
+// rateQuietMax), or four round trips, whichever is longest.
+func (c *rateController) quiet() time.Duration {
+	calls := time.Duration(float64(rateQuietCalls) / math.Max(c.base, c.floor) * float64(time.Second))
+	return max(rateQuiet, 4*c.rtt, min(calls, rateQuietMax))
 }
 
 // probing is the period of the probe past the return: rateProbe, or five
@@ -314,11 +328,14 @@ func (c *rateController) successRate(now time.Time) (float64, bool) {
 
 // acceptedShare is, in the first rateMinWindow (too short a history for
 // the successes to measure a rate), the share of r that the server
-// accepted: r times the successes over the answers so far. A client that
-// starts above a low limit (10/s against a limit of 5 with a burst of 1)
-// is then cut to it at its first 429 instead of stepping down one 429 at
-// a time. Without a success yet (a client joining a saturated limit) it
-// says nothing (ok false), and the cut is to rateCut × r.
+// accepted: r times the successes over the answers so far, once
+// rateEarly429s 429s have come. A client that starts above a low limit
+// (10/s against a limit of 5 with a burst of 1) is then cut to it at its
+// second 429 instead of stepping down one 429 at a time. After a single
+// 429 (one of a client's first two answers is also what a client joining
+// a saturated limit meets, and halving it leaves it far below a fair
+// share) or without a success yet it says nothing (ok false), and the cut
+// is to rateCut × r.
 func (c *rateController) acceptedShare(now time.Time, r float64) (float64, bool) {
 	history := now.Sub(c.start)
 	if history >= rateMinWindow {
@@ -326,7 +343,7 @@ func (c *rateController) acceptedShare(now time.Time, r float64) (float64, bool)
 	}
 	history = max(history, time.Millisecond)
 	ok, limited := c.longOK.rate(now, history), c.limited.rate(now, history)
-	if ok == 0 {
+	if ok == 0 || limited*history.Seconds() < rateEarly429s-0.5 {
 		return 0, false
 	}
 	return r * ok / (ok + limited), true
@@ -378,12 +395,7 @@ func (c *rateController) throttled(now time.Time, epoch uint64) (cut bool, from,
 	// because little was sent, not because the limit is low, and the
 	// requests that were held back arrive together and meet 429s.
 	base, next = math.Max(base, r*rateMaxCut), max(c.floor, next, r*rateMaxCut)
-	// The return's target: 0.9 of the base plus the same amount for
-	// every client above rateReturnRef (the additive increase, by which a
-	// client with a smaller share gains on one with a larger), the base
-	// itself below it.
-	target := rateCut*base + (1-rateCut)*math.Min(base, rateReturnRef)
-	c.phase, c.from, c.to, c.base = now, next, math.Max(target, next), base
+	c.phase, c.from, c.base = now, next, base
 	c.epoch++
 	c.tokens = math.Min(c.tokens, 1)
 	return true, r, next

@@ -168,40 +168,52 @@ func fleetShares(n int, limit float64, late, d time.Duration, seed uint64) (shar
 	return shares, float64(allOK) / 20 / limit, float64(allThrottled) / float64(allSent)
 }
 
+// fleetSeeds is how many seeds of the jitter the fleet tests run: which
+// client a 429 reaches is luck, so a fleet row is met in most seeds, not
+// in all, and only many seeds tell a law that loses ground.
+const fleetSeeds = 24
+
 // TestControllersSharingALimitConvergeToFairShares: independent clients
 // that share one limit (replicas of a service, an outbox, a bulk run)
-// share it fairly, whether they start together or one starts later. Six
-// seeds of the jitter each. The bounds: issue 20's goal (each share within
-// 0.7-1.3 of L/N over the last 20 s) for two clients; for four, what this
-// law achieves (its worst seeds: 0.64 and 1.36). The law with the
-// doubling probe it replaced gave four clients at L = 50 shares of
-// 0.31-1.46.
+// share it fairly, whether they start together or one starts later.
+// Issue 20's goal for each seed: every share of the last 20 s within
+// 0.7-1.3 of L/N, the total at least 0.9 × L, at most 3% 429s. Asserted:
+// the goal in at least `met` of 24 seeds (this law meets it in 24, 19 and
+// 22 of them; the law before it, with a return to 0.9 × the base + 0.5/s
+// after each cut, in 23, 19 and 17, with shares of 0.48 and 1.74), every
+// share within 0.5-1.6, and the mean distance from a fair share.
 func TestControllersSharingALimitConvergeToFairShares(t *testing.T) {
 	for _, tc := range []struct {
-		n        int
-		limit    float64
-		late     time.Duration
-		lo, hi   float64
-		meanDev  float64 // mean |share - 1| at most
-		maxShare float64 // 429s over all requests, at most
+		n       int
+		limit   float64
+		late    time.Duration
+		met     int
+		meanDev float64 // mean |share - 1| at most
 	}{
-		{2, 50, 0, 0.7, 1.3, 0.1, 0.03},
-		{4, 50, 0, 0.6, 1.4, 0.15, 0.03},
-		{4, 100, 10 * time.Second, 0.6, 1.4, 0.15, 0.03},
+		{2, 50, 0, 24, 0.08},
+		{4, 50, 0, 18, 0.15},
+		{4, 100, 10 * time.Second, 21, 0.15},
 	} {
 		t.Run(fmt.Sprintf("%d clients, L=%v, last starts %v late", tc.n, tc.limit, tc.late), func(t *testing.T) {
-			dev, count := 0.0, 0
-			for seed := uint64(1); seed <= 6; seed++ {
+			dev, count, met := 0.0, 0, 0
+			for seed := uint64(1); seed <= fleetSeeds; seed++ {
 				shares, total, throttled := fleetShares(tc.n, tc.limit, tc.late, 40*time.Second+tc.late, seed)
 				t.Logf("seed %d: shares %.2f, total %.3f, 429 share %.4f", seed, shares, total, throttled)
 				assert.GreaterOrEqual(t, total, 0.95, "seed %d: total over the limit", seed)
-				assert.LessOrEqual(t, throttled, tc.maxShare, "seed %d: 429 share", seed)
+				assert.LessOrEqual(t, throttled, 0.035, "seed %d: 429 share", seed)
+				fair := total >= 0.9 && throttled <= 0.03
 				for i, s := range shares {
-					assert.GreaterOrEqual(t, s, tc.lo, "seed %d, client %d", seed, i)
-					assert.LessOrEqual(t, s, tc.hi, "seed %d, client %d", seed, i)
+					assert.GreaterOrEqual(t, s, 0.5, "seed %d, client %d", seed, i)
+					assert.LessOrEqual(t, s, 1.6, "seed %d, client %d", seed, i)
 					dev, count = dev+math.Abs(s-1), count+1
+					fair = fair && s >= 0.7 && s <= 1.3
+				}
+				if fair {
+					met++
 				}
 			}
+			t.Logf("issue 20's goal met in %d of %d seeds", met, fleetSeeds)
+			assert.GreaterOrEqual(t, met, tc.met, "seeds that meet the goal")
 			assert.LessOrEqual(t, dev/float64(count), tc.meanDev, "mean distance from a fair share")
 		})
 	}
@@ -211,22 +223,24 @@ func TestControllersSharingALimitConvergeToFairShares(t *testing.T) {
 // that starts 10 s late gains on the other, but slowly: above 100/s each,
 // a lone 429 is noise (rateNoise), so the early client is cut less often
 // than the late one while it climbs. Its share of the last 20 s grows from
-// 0.21-0.31 of a fair share 30 s after it joined to 0.39-0.65 110 s after.
+// 0.21-0.24 of a fair share 30 s after it joined to 0.60-0.94 110 s after
+// (the law before this one: 0.21-0.31 and 0.39-0.65).
 func TestALateControllerGainsOnAnEarlyOne(t *testing.T) {
 	for seed := uint64(1); seed <= 6; seed++ {
 		early, _, _ := fleetShares(2, 200, 10*time.Second, 40*time.Second, seed)
 		later, total, _ := fleetShares(2, 200, 10*time.Second, 120*time.Second, seed)
 		t.Logf("seed %d: the late client's share %.2f after 30 s, %.2f after 110 s", seed, early[1], later[1])
 		assert.Greater(t, later[1], early[1]+0.05, "seed %d gains", seed)
-		assert.GreaterOrEqual(t, later[1], 0.35, "seed %d", seed)
+		assert.GreaterOrEqual(t, later[1], 0.55, "seed %d", seed)
 		assert.GreaterOrEqual(t, total, 0.95, "seed %d", seed)
 	}
 }
 
 // TestALowLimitAlone: at L = 5 (a bucket with a burst of 1) one client
-// keeps at least 0.85 × L with at most 5% 429s (issue 20's goal); the
-// return lasts at least rateReturnCalls calls, so that one 429 per cycle
-// is a small share of them.
+// keeps at least 0.85 × L with at most 5% 429s (issue 20's goal) from its
+// 5th second: 0.895-0.916 × L with 3.1% 429s. Below 6/s the additive
+// increase is slower, so that a cycle lasts about 40 calls and its one
+// 429 is a small share of them.
 func TestALowLimitAlone(t *testing.T) {
 	for seed := uint64(1); seed <= 4; seed++ {
 		c := newRateController(10, 1000)
@@ -243,9 +257,10 @@ func TestALowLimitAlone(t *testing.T) {
 // TestRandom429sAreNotCongestion: 0.5% of requests answered 429 at random
 // at L = 200. Like every loss-based law this one reads 429s as
 // congestion, but above 100/s a 429 while they are at most 1% of the last
-// 3 s of answers is taken as noise. Over 10-60 s it keeps 0.64-0.87 × L
-// across these seeds: short of issue 20's goal of 0.8 for some. The law
-// before this one kept 0.70 × L here (0.26-0.36 measured by a review
+// 3 s of answers is taken as noise. Over 10-60 s it keeps 0.65-0.87 × L
+// across these seeds: short of issue 20's goal of 0.8 for some (a random
+// 429 below 67/s, where every 429 counts, ends the start early). The law
+// before issue 20 kept 0.70 × L here (0.26-0.36 measured by a review
 // against a real client).
 func TestRandom429sAreNotCongestion(t *testing.T) {
 	for seed := uint64(1); seed <= 4; seed++ {

@@ -14,12 +14,13 @@ import (
 // ratebench reads them on a real machine: warm-up is the end of the first
 // second with at least 0.9 × L successes; achieved is the successes a
 // second from the end of warm-up to the end of the run, over L; the 429
-// share is over every request of the run. Where the law meets a goal the
-// test asserts it with a margin (a law that only just meets a goal here
-// does not meet it under load); where it does not, the test says so and
-// asserts what the law keeps. The fleet rows (shares of 2 and 4 clients,
-// 0.5% random 429s) are TestControllersSharingALimitConvergeToFairShares
-// and TestRandom429sAreNotCongestion.
+// share is over every request of the run. Where the law meets a goal in
+// every seed the test asserts it with a margin (a law that only just
+// meets a goal here does not meet it under load); where it meets it in
+// most seeds, the test counts the seeds. The fleet rows (shares of 2 and
+// 4 clients, 0.5% random 429s) are
+// TestControllersSharingALimitConvergeToFairShares and
+// TestRandom429sAreNotCongestion.
 
 // goalSeeds are the seeds of every goal test.
 const goalSeeds = 6
@@ -55,18 +56,17 @@ func runAlone(limit float64, latency time.Duration, noise float64, d time.Durati
 }
 
 // TestGoalOneClient: one client alone (issue 20's goal: ≥ 0.95 × L, ≤ 2%
-// 429s, warm-up ≤ 5 s). Asserted with a margin (≥ 0.96 × L) at L = 50 and
-// 200 (0.982-0.987 and 0.985-0.986 × L, 0.36% and 0.53% 429s, warm-up 3
-// and 5 s over the six seeds). At L = 20 the goal is NOT met in the
-// simulation (0.870-0.926 × L, 0.9-1.1% 429s, warm-up 2 s): after each cut
-// the rate returns to 0.9 × the last 3 s of successes + 0.5/s, below the
-// limit; this asserts what the law keeps there.
+// 429s, warm-up ≤ 5 s), asserted with a margin (≥ 0.96 × L). Simulated
+// over the six seeds: 0.962-0.970, 0.982-0.987 and 0.983-0.987 × L at
+// L = 20, 50 and 200, with 1.0%, 0.36% and 0.53% 429s and warm-ups of 2,
+// 3 and 5 s. The law before this one, which returned to 0.9 × the base +
+// 0.5/s after each cut, kept 0.870-0.926 × L at L = 20.
 func TestGoalOneClient(t *testing.T) {
 	for _, tc := range []struct {
 		limit    float64
 		achieved float64
 	}{
-		{20, 0.85},
+		{20, 0.96},
 		{50, 0.96},
 		{200, 0.96},
 	} {
@@ -85,24 +85,42 @@ func TestGoalOneClient(t *testing.T) {
 
 // TestGoalLowLimit: L = 5 against a bucket with a burst of 1 (issue 20's
 // goal: ≥ 0.85 × L, ≤ 5% 429s), with the 429 share over the whole run as
-// ratebench counts it. Achieved is met with a margin (0.932 × L). The 429
-// share is NOT met: 5.13% (one 429 per return-and-probe cycle of about
-// 6.5 s, 3% of the calls, and 2 in the first second). Before the first
-// cut took the accepted share (acceptedShare) it was 5.7-6.3%, with 4-5
-// 429s in the first 2 s while the rate stepped down from its initial
-// 10/s; TestALowLimitAlone, which counts from 5 s, gives about 4%.
+// ratebench counts it, asserted with a margin (≥ 0.88 × L, ≤ 4.5%).
+// Simulated: 0.889-0.921 × L, 4.17-4.30% 429s (the law before this one:
+// 0.932 × L with 5.13%, one 429 per cycle of about 6.5 s). Below 6/s the
+// additive increase is slower (0.0625/s a second at 5/s), so that a cycle
+// holds about 40 calls.
 func TestGoalLowLimit(t *testing.T) {
 	for seed := uint64(1); seed <= goalSeeds; seed++ {
 		r := runAlone(5, 2*time.Millisecond, 0, 40*time.Second, seed)
 		t.Logf("seed %d: %v", seed, r)
 		assert.GreaterOrEqual(t, r.achieved, 0.88, "seed %d: achieved", seed)
-		assert.LessOrEqual(t, r.share, 0.055, "seed %d: 429 share", seed)
+		assert.LessOrEqual(t, r.share, 0.045, "seed %d: 429 share", seed)
+	}
+}
+
+// TestOneClientBelow20: one client alone between 8 and 18 a second, where
+// the bucket's burst is 1 (a tenth of a second's worth, at least 1) and
+// its 429s start below the limit. Not among issue 20's goals; asserted so
+// that the law does not lose ground again: at least 0.8 × L with at most
+// 4% 429s. Simulated: 0.868-0.886, 0.905-0.915, 0.888-0.901, 0.850-0.859
+// and 0.800-0.815 × L at L = 8, 10, 12, 15 and 18 (the law before this
+// one: 0.76-0.79, 0.71-0.80, 0.83-0.84, 0.81-0.82 and 0.76-0.77; the law
+// before issue 20: 0.86-0.91 with 2-5.5% 429s).
+func TestOneClientBelow20(t *testing.T) {
+	for _, limit := range []float64{8, 10, 12, 15, 18} {
+		for seed := uint64(1); seed <= goalSeeds; seed++ {
+			r := runAlone(limit, 2*time.Millisecond, 0, 40*time.Second, seed)
+			t.Logf("L=%v, seed %d: %v", limit, seed, r)
+			assert.GreaterOrEqual(t, r.achieved, 0.79, "L=%v, seed %d: achieved", limit, seed)
+			assert.LessOrEqual(t, r.share, 0.04, "L=%v, seed %d: 429 share", limit, seed)
+		}
 	}
 }
 
 // TestGoalSlowAnswers: answers 1 s after the request, L = 50 (issue 20's
 // goal: ≥ 0.85 × L, ≤ 3% 429s, warm-up ≤ 15 s), asserted with a margin
-// (≥ 0.87 × L). Simulated: 0.989-0.993 × L, 2.6-2.7% 429s, warm-up 5 s.
+// (≥ 0.87 × L). Simulated: 0.993-0.998 × L, 2.43-2.60% 429s, warm-up 5 s.
 func TestGoalSlowAnswers(t *testing.T) {
 	for seed := uint64(1); seed <= goalSeeds; seed++ {
 		r := runAlone(50, time.Second, 0, 40*time.Second, seed)
@@ -116,14 +134,16 @@ func TestGoalSlowAnswers(t *testing.T) {
 
 // TestGoalLateJoiner: 4 clients at L = 100, the 4th from 10 s; the seconds
 // from its start until its successes over a trailing 5-s window reach
-// 0.7 × L/4 a second, as ratebench measures them. Issue 20's goal, 20 s,
-// is NOT met in every seed: 5, 21, 5, 17, 9 and 8 s (26 s in the second
-// before the first cut took the accepted share). Asserted: every
-// joiner gets there within 30 s, and most within 20.
+// 0.7 × L/4 a second, as ratebench measures them, over fleetSeeds seeds.
+// Issue 20's goal, 20 s, is met in most seeds, not in all: where the
+// 429s reach the joiner more often than the others for a while it climbs
+// back at the same 0.25/s a second as they do. Asserted: within 20 s in
+// at least 20 of 24 seeds (this law: 22; the law before it: 17), and
+// within the 30-s run after joining in at least 22.
 func TestGoalLateJoiner(t *testing.T) {
 	const limit, n, late = 100.0, 4, 10
-	within20 := 0
-	for seed := uint64(1); seed <= goalSeeds; seed++ {
+	within20, within30 := 0, 0
+	for seed := uint64(1); seed <= fleetSeeds; seed++ {
 		members := make([]member, n)
 		for i := range members {
 			members[i] = member{c: newRateController(10, 1000)}
@@ -139,11 +159,14 @@ func TestGoalLateJoiner(t *testing.T) {
 			}
 		}
 		t.Logf("seed %d: the joiner reached 0.7 × L/4 %d s after joining", seed, joined)
-		assert.Positive(t, joined, "seed %d: reached", seed)
-		assert.LessOrEqual(t, joined, 30, "seed %d: seconds after joining", seed)
-		if joined > 0 && joined <= 20 {
-			within20++
+		if joined > 0 {
+			within30++
+			if joined <= 20 {
+				within20++
+			}
 		}
 	}
-	assert.GreaterOrEqual(t, within20, goalSeeds-1, "seeds in which the joiner got there within 20 s")
+	t.Logf("within 20 s in %d of %d seeds, within 30 s in %d", within20, fleetSeeds, within30)
+	assert.GreaterOrEqual(t, within20, 20, "seeds in which the joiner got there within 20 s")
+	assert.GreaterOrEqual(t, within30, 22, "seeds in which the joiner got there within 30 s")
 }

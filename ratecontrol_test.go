@@ -164,32 +164,51 @@ func cutAt(t *testing.T, c *rateController, now time.Time) {
 	t.Fatal("no cut after 100 429s")
 }
 
-func TestCutRateReturnsThenProbes(t *testing.T) {
+// TestCutRateGrowsThenProbes: after a cut the rate grows by the same
+// 0.25/s every second (the additive increase), and from 4 s after the cut
+// also by the cubic probe, up to the maximum.
+func TestCutRateGrowsThenProbes(t *testing.T) {
 	c := newRateController(10, 1000)
 	_, _, _ = c.tryAcquire(t0)
 	for i := range 100 {
 		c.succeeded(at(3*time.Second + time.Duration(i)*10*time.Millisecond))
 	}
 	// At 4 s the rate is 160; 100 succeeded in the last second (101 with
-	// the uncertainty of one): cut to 90.9; the return's target is
-	// 0.9 × 101 + 0.1 × 5 = 91.4, reached over 4 s.
+	// the uncertainty of one): cut to 0.9 × 101 = 90.9.
 	cutAt(t, c, at(4*time.Second))
-	q := math.Cbrt(91.4 * 5 * 5) // the probe's growth in its first 2 s
+	q := math.Cbrt(90.9 * 5 * 5) // the probe's growth in its first 2 s
 	for _, tc := range []struct {
 		after time.Duration
 		want  float64
 	}{
 		{0, 90.9},
-		{time.Second, 91.4 - 0.5*0.75*0.75*0.75}, // concave: most of the way back early
-		{2 * time.Second, 91.4 - 0.5*0.125},
-		{4 * time.Second, 91.4},       // back
-		{5 * time.Second, 91.4 + q/8}, // probing, slowly at first
-		{6 * time.Second, 91.4 + q},   // then faster
-		{10 * time.Second, 91.4 + 27*q},
-		{time.Hour, 1000}, // up to max, and stays
+		{time.Second, 90.9 + 0.25},
+		{2 * time.Second, 90.9 + 0.5},
+		{4 * time.Second, 90.9 + 1},           // the probe starts
+		{5 * time.Second, 90.9 + 1.25 + q/8},  // slowly at first
+		{6 * time.Second, 90.9 + 1.5 + q},     // then faster
+		{10 * time.Second, 90.9 + 2.5 + 27*q}, // and faster
+		{time.Hour, 1000},                     // up to max, and stays
 	} {
 		assert.InDelta(t, tc.want, c.current(at(4*time.Second+tc.after)), 0.01, "%v after the cut", tc.after)
 	}
+}
+
+// TestTheIncreaseIsSlowerAtLowRates: below about 6/s the additive
+// increase is 0.1 × base² / 40 a second, so that climbing back the 10% a
+// cut took lasts 40 calls: at 5/s, 0.0625/s a second.
+func TestTheIncreaseIsSlowerAtLowRates(t *testing.T) {
+	c := newRateController(5, 5)
+	_, _, _ = c.tryAcquire(t0)
+	for i := range 15 {
+		c.succeeded(at(time.Duration(i) * 200 * time.Millisecond)) // 5/s for 3 s
+	}
+	// Fewer than 20 in the last second: the 3-s count, 15/3 + 1/3 = 5.33
+	// successes a second; the base is the rate, 5, and the cut to 0.9 ×
+	// 5.33 = 4.8.
+	cutAt(t, c, at(3*time.Second))
+	assert.InDelta(t, 4.8, c.current(at(3*time.Second)), 1e-9)
+	assert.InDelta(t, 4.8+2*0.0625, c.current(at(5*time.Second)), 1e-9, "2 s later")
 }
 
 // TestCutsAreAtMostHalf: after the process stalled, few requests went out
@@ -530,21 +549,23 @@ func TestSlowAnswersPaceTheGrowth(t *testing.T) {
 	}
 }
 
-// TestAnEarlyCutIsToTheAcceptedShare: a 429 in the first rateMinWindow,
-// too soon for the successes to measure a rate, cuts to 0.9 × the share
-// of the rate the server accepted, if it accepted any; a client joining a
-// saturated limit, with no success yet, is cut to 0.9 × its rate.
+// TestAnEarlyCutIsToTheAcceptedShare: in the first rateMinWindow, too
+// soon for the successes to measure a rate, the first 429 cuts to 0.9 ×
+// the rate (one 429 in two answers is also what a client joining a
+// saturated limit meets), and the second to 0.9 × the share of the rate
+// the server accepted, if it accepted any: a client starting at 10/s
+// against a limit of 5 with a burst of 1 is cut to it at once.
 func TestAnEarlyCutIsToTheAcceptedShare(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		successes int
-		want      float64
+		second    func(from float64) float64 // the second cut's rate
 	}{
-		// At 100 ms the rate is 10·2^0.1 = 10.72/s; one of two answers
-		// was accepted: 0.9 × 5.36, but a cut takes at most half.
-		{"half accepted", 1, 0.5 * 10 * math.Exp2(0.1)},
-		{"three of four accepted", 3, 0.9 * 0.75 * 10 * math.Exp2(0.1)},
-		{"none accepted", 0, 0.9 * 10 * math.Exp2(0.1)},
+		// One of three answers accepted: 0.9 × 1/3, but a cut takes at
+		// most half.
+		{"one of three accepted", 1, func(r float64) float64 { return 0.5 * r }},
+		{"three of five accepted", 3, func(r float64) float64 { return 0.9 * 0.6 * r }},
+		{"none accepted", 0, func(r float64) float64 { return 0.9 * r }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newRateController(10, 1000)
@@ -553,9 +574,12 @@ func TestAnEarlyCutIsToTheAcceptedShare(t *testing.T) {
 			for i := range tc.successes {
 				c.succeeded(at(time.Duration(i+1) * 10 * time.Millisecond))
 			}
-			cut, _, to := c.throttled(at(100*time.Millisecond), 0)
+			cut, from, to := c.throttled(at(100*time.Millisecond), 0)
 			require.True(t, cut)
-			assert.InDelta(t, tc.want, to, 1e-9)
+			assert.InDelta(t, 0.9*from, to, 1e-9, "the first 429: 0.9 × the rate")
+			cut, from, to = c.throttled(at(150*time.Millisecond), 1)
+			require.True(t, cut)
+			assert.InDelta(t, tc.second(from), to, 1e-9, "the second 429")
 		})
 	}
 }

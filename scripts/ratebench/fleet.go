@@ -59,7 +59,7 @@ func fleetScenarios(d time.Duration) []fleetScenario {
 			goal: "joiner ≥ 0.7 × L/4 within 20 s", met: func(m fleetMetrics, _ float64) bool { return m.join > 0 && m.join <= 20 }},
 		{name: "low limit", limit: 5, clients: 1, concurrency: 16, duration: d,
 			goal: "≥ 0.85 × L, ≤ 5% 429s", met: single(0.85, 0.05, math.MaxInt)},
-		{name: "one client, L = 10", limit: 10, clients: 1, concurrency: 16, duration: d,
+		{name: "one client, L = 18", limit: 18, clients: 1, concurrency: 16, duration: d,
 			goal: "(no goal; below 20/s the fake's burst is 1)", met: nil},
 		{name: "round trip 200 ms", limit: 50, clients: 1, delay: 200 * time.Millisecond, concurrency: 32, duration: d,
 			goal: "(no goal; for the trend)", met: nil},

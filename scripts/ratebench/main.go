@@ -30,7 +30,7 @@
 // 40 s) against one fake each: 2 and 4 clients in this process and 2
 // client processes (this program again, with -child-url) sharing L = 50; a
 // 4th client joining a quarter of the way in at L = 100; L = 5; one client
-// at L = 10 (no goal: below 20/s the fake's burst is 1); answers
+// at L = 18 (no goal: below 20/s the fake's burst is 1); answers
 // 200 ms and 1 s late (blueshifttest's SetDelay; the limit counts
 // arrivals); and 0.5% of requests answered 429 at random at L = 200. It
 // prints each goal of issue 20 and whether the run met it.
