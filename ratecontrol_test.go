@@ -244,8 +244,8 @@ func TestRateNeverFallsBelowTheFloor(t *testing.T) {
 				assert.GreaterOrEqual(t, s.rate, tc.floor, "second %d", i)
 			}
 			// It reaches the floor and still sends, at about the floor
-			// (below 1/s the sends are further apart than the 3-s return,
-			// so the rate climbs a little between them): the calls end by
+			// (below 1/s the sends are further apart than the probe's
+			// quiet 4 s, so the rate climbs a little between them): the calls end by
 			// their retry rules, not by starving.
 			lowest, total := math.Inf(1), 0
 			for _, s := range secs[60:] {
@@ -525,9 +525,9 @@ func TestDeadlineCheckAllowsForGrowth(t *testing.T) {
 
 // TestSlowAnswersPaceTheGrowth: when answers take as long as the rate's
 // doubling period, a 429 arrives after the rate has overshot; the law
-// then doubles every two round trips and returns over four, instead of
-// every second and over three (measured before this change, at L = 50:
-// 8% 429s at a 1 s round trip, 33% at 2 s).
+// then doubles every two round trips and probes only four round trips
+// after a cut, instead of every second and after 4 s (measured before
+// this change, at L = 50: 8% 429s at a 1 s round trip, 33% at 2 s).
 func TestSlowAnswersPaceTheGrowth(t *testing.T) {
 	for _, latency := range []time.Duration{time.Second, 2 * time.Second} {
 		for _, limit := range []float64{20, 50, 200} {
