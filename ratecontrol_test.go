@@ -168,11 +168,7 @@ func cutAt(t *testing.T, c *rateController, now time.Time) {
 // 0.25/s every second (the additive increase), and from 4 s after the cut
 // also by the cubic probe, up to the maximum.
 func TestCutRateGrowsThenProbes(t *testing.T) {
-	c := newRateController(10, 1000)
-	_, _, _ = c.tryAcquire(t0)
-	for i := range 100 {
-		c.succeeded(at(3*time.Second + time.Duration(i)*10*time.Millisecond))
-	}
+	c := withSuccesses(newRateController(10, 1000), 3*time.Second, 100, 10*time.Millisecond)
 	// At 4 s the rate is 160; 100 succeeded in the last second (101 with
 	// the uncertainty of one): cut to 0.9 × 101 = 90.9.
 	cutAt(t, c, at(4*time.Second))
@@ -198,11 +194,7 @@ func TestCutRateGrowsThenProbes(t *testing.T) {
 // increase is 0.1 × base² / 40 a second, so that climbing back the 10% a
 // cut took lasts 40 calls: at 5/s, 0.0625/s a second.
 func TestTheIncreaseIsSlowerAtLowRates(t *testing.T) {
-	c := newRateController(5, 5)
-	_, _, _ = c.tryAcquire(t0)
-	for i := range 15 {
-		c.succeeded(at(time.Duration(i) * 200 * time.Millisecond)) // 5/s for 3 s
-	}
+	c := withSuccesses(newRateController(5, 5), 0, 15, 200*time.Millisecond) // 5/s for 3 s
 	// Fewer than 20 in the last second: the 3-s count, 15/3 + 1/3 = 5.33
 	// successes a second; the base is the rate, 5, and the cut to 0.9 ×
 	// 5.33 = 4.8.
@@ -211,16 +203,22 @@ func TestTheIncreaseIsSlowerAtLowRates(t *testing.T) {
 	assert.InDelta(t, 4.8+2*0.0625, c.current(at(5*time.Second)), 1e-9, "2 s later")
 }
 
+// withSuccesses starts c at t0 and gives it n successes, every apart,
+// from `from` on.
+func withSuccesses(c *rateController, from time.Duration, n int, every time.Duration) *rateController {
+	_, _, _ = c.tryAcquire(t0)
+	for i := range n {
+		c.succeeded(at(from + time.Duration(i)*every))
+	}
+	return c
+}
+
 // TestCutsAreAtMostHalf: after the process stalled, few requests went out
 // in the last second, and the ones held back meet 429s together; the
 // successes then say little about the limit, and a cut takes at most half
 // of the rate.
 func TestCutsAreAtMostHalf(t *testing.T) {
-	c := newRateController(100, 100)
-	_, _, _ = c.tryAcquire(t0)
-	for i := range 200 {
-		c.succeeded(at(time.Duration(i) * 10 * time.Millisecond)) // 100/s for 2 s
-	}
+	c := withSuccesses(newRateController(100, 100), 0, 200, 10*time.Millisecond) // 100/s for 2 s
 	// A stall from 2 s to 3.5 s: no answers; then 429s.
 	cutAt(t, c, at(3500*time.Millisecond))
 	assert.InDelta(t, 50, c.current(at(3500*time.Millisecond)), 1e-9, "half, not 0.9 × 1 success a second")
