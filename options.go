@@ -272,10 +272,11 @@ func WithRateLimit(perSecond float64, burst int) Option {
 // goroutines, find Blueshift's rate limit by itself: it starts at initial
 // requests a second, grows while no 429 comes back (doubling every second,
 // up to max), and cuts the rate when one does, to just under the rate of
-// calls that succeeded over the last second; then it climbs back and probes
-// upward again. Every attempt waits for its turn, retries included, and
-// the rate never falls below 1 request a second (or initial, if lower).
-// The README's "Adaptive rate" section gives the law and its
+// calls that succeeded over the last second; then it grows by the same
+// 0.25/s every second as any other client sharing the limit, and from 4 s
+// after the cut probes upward faster. Every attempt waits for its turn,
+// retries included, and the rate never falls below 1 request a second (or
+// initial, if lower). docs/adaptive-rate.md gives the law and its
 // measurements; the CLI's --rate auto is WithAdaptiveRate(10, 1000). It
 // needs 0 < initial <= max, both finite, and cannot be combined with
 // WithRateLimit. Client.Rate reports the rate it allows at any moment. By

@@ -40,8 +40,8 @@ import (
 //     look alike, and every 429 counts.
 //   - Growth (additive increase): after a cut the rate grows by
 //     rateIncrease (0.25/s) every second, the same for every client, so
-//     that a client with a smaller share gains on one with a larger. At
-//     low rates less: at most 0.1 × base² / rateIncreaseCalls a second,
+//     that a client with a smaller share gains on one with a larger. From
+//     a base below 10/s less: 0.1 × base² / rateIncreaseCalls a second,
 //     so that climbing back what a cut took lasts rateIncreaseCalls (40)
 //     calls and the cycle's one 429 is a small share of them (at 5/s,
 //     0.0625/s a second).

@@ -238,7 +238,7 @@ func TestALateControllerGainsOnAnEarlyOne(t *testing.T) {
 
 // TestALowLimitAlone: at L = 5 (a bucket with a burst of 1) one client
 // keeps at least 0.85 × L with at most 5% 429s (issue 20's goal) from its
-// 5th second: 0.895-0.916 × L with 3.1% 429s. Below 6/s the additive
+// 5th second: 0.895-0.916 × L with 3.1% 429s. Below 10/s the additive
 // increase is slower, so that a cycle lasts about 40 calls and its one
 // 429 is a small share of them.
 func TestALowLimitAlone(t *testing.T) {

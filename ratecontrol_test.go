@@ -190,9 +190,10 @@ func TestCutRateGrowsThenProbes(t *testing.T) {
 	}
 }
 
-// TestTheIncreaseIsSlowerAtLowRates: below about 6/s the additive
-// increase is 0.1 × base² / 40 a second, so that climbing back the 10% a
-// cut took lasts 40 calls: at 5/s, 0.0625/s a second.
+// TestTheIncreaseIsSlowerAtLowRates: when the rate a cut was made from
+// (its base) is below 10/s, the additive increase is 0.1 × base² / 40 a
+// second, so that climbing back the 10% a cut took lasts 40 calls: from
+// a base of 5/s, 0.0625/s a second.
 func TestTheIncreaseIsSlowerAtLowRates(t *testing.T) {
 	c := withSuccesses(newRateController(5, 5), 0, 15, 200*time.Millisecond) // 5/s for 3 s
 	// Fewer than 20 in the last second: the 3-s count, 15/3 + 1/3 = 5.33
