@@ -303,21 +303,10 @@ func printFleetTable(results []fleetResult) {
 // serial).
 func runFleets(scenarios []fleetScenario, serial bool) []fleetResult {
 	results := make([]fleetResult, len(scenarios))
-	var wg sync.WaitGroup
-	for i, sc := range scenarios {
-		wg.Add(1)
-		run := func() {
-			defer wg.Done()
-			results[i] = runFleet(sc)
-			fmt.Fprintf(os.Stderr, "done: %s\n", sc.name)
-		}
-		if serial {
-			run()
-		} else {
-			go run()
-		}
-	}
-	wg.Wait()
+	inParallel(len(scenarios), serial, func(i int) {
+		results[i] = runFleet(scenarios[i])
+		fmt.Fprintf(os.Stderr, "done: %s\n", scenarios[i].name)
+	})
 	return results
 }
 

@@ -193,22 +193,30 @@ func policies(name string, sched []step, records int, cap time.Duration, only st
 
 func runAll(scenarios []scenario, concurrency int, serial bool) []result {
 	results := make([]result, len(scenarios))
+	inParallel(len(scenarios), serial, func(i int) {
+		sc := scenarios[i]
+		results[i] = runOne(sc, concurrency)
+		fmt.Fprintf(os.Stderr, "done: %-12s %-18s in %v\n", sc.name, sc.policy, results[i].elapsed.Round(time.Second))
+	})
+	return results
+}
+
+// inParallel calls f(i) for every i in [0, n), each in a goroutine of
+// its own (one after the other if serial), and returns when all are done.
+func inParallel(n int, serial bool, f func(i int)) {
 	var wg sync.WaitGroup
-	for i, sc := range scenarios {
-		wg.Add(1)
-		run := func() {
-			defer wg.Done()
-			results[i] = runOne(sc, concurrency)
-			fmt.Fprintf(os.Stderr, "done: %-12s %-18s in %v\n", sc.name, sc.policy, results[i].elapsed.Round(time.Second))
-		}
+	for i := range n {
 		if serial {
-			run()
-		} else {
-			go run()
+			f(i)
+			continue
 		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(i)
+		}()
 	}
 	wg.Wait()
-	return results
 }
 
 // recorder times every request the fake receives, and its status.
