@@ -55,21 +55,34 @@ func answerOnTerminal(t *testing.T, answer string, args ...string) (*blueshiftte
 	return fake, code, stderr.String()
 }
 
+// terminalAnswers are the answers typed at the stop-tracking question,
+// and whether each one confirms.
+var terminalAnswers = []struct {
+	answer  string
+	confirm bool
+}{
+	{"yes\n", true},
+	{"no\n", false},
+	{"\n", false},
+}
+
+// confirmed is the exit code and the requests sent for an answer that
+// confirms or not, with n customers to send.
+func confirmed(yes bool, n int) (code, sent int) {
+	if yes {
+		return exitOK, n
+	}
+	return exitUsage, 0
+}
+
 func TestOneCustomerStopTrackingAsksOnATerminal(t *testing.T) {
-	for _, tc := range []struct {
-		answer string
-		code   int
-		sent   int
-	}{
-		{"yes\n", exitOK, 1},
-		{"no\n", exitUsage, 0},
-		{"\n", exitUsage, 0},
-	} {
+	for _, tc := range terminalAnswers {
 		t.Run(strings.TrimSpace(tc.answer), func(t *testing.T) {
 			fake, code, stderr := answerOnTerminal(t, tc.answer, "stop-tracking", "--email", email(1))
-			assert.Equal(t, tc.code, code, stderr)
+			wantCode, wantSent := confirmed(tc.confirm, 1)
+			assert.Equal(t, wantCode, code, stderr)
 			assert.Contains(t, stderr, "permanently delete this customer's personal data. Type yes to go on: ")
-			assert.Len(t, fake.Requests(), tc.sent)
+			assert.Len(t, fake.Requests(), wantSent)
 		})
 	}
 }
@@ -77,25 +90,18 @@ func TestOneCustomerStopTrackingAsksOnATerminal(t *testing.T) {
 // Bulk stop-tracking on a terminal asks, naming the count, the columns
 // and the host, as the one-customer command does; --yes is for scripts.
 func TestBulkStopTrackingAsksOnATerminal(t *testing.T) {
-	for _, tc := range []struct {
-		answer string
-		code   int
-		sent   int
-	}{
-		{"yes\n", exitOK, 2},
-		{"no\n", exitUsage, 0},
-		{"\n", exitUsage, 0},
-	} {
+	for _, tc := range terminalAnswers {
 		t.Run(strings.TrimSpace(tc.answer), func(t *testing.T) {
 			path := writeFile(t, "c.csv", "Email,Name\na@example.com,A\nb@example.com,B\n")
 			results := path + ".results"
 			fake, code, stderr := answerOnTerminal(t, tc.answer, "stop-tracking", "--file", path, "--results", results, "--rate", "1000")
-			assert.Equal(t, tc.code, code, stderr)
+			wantCode, wantSent := confirmed(tc.confirm, 2)
+			assert.Equal(t, wantCode, code, stderr)
 			assert.Contains(t, stderr, `identifiers: email from column "Email", customer_id none, cookie none, device_id none`+"\n")
 			assert.Contains(t, stderr, "blueshift stop-tracking: Blueshift at "+strings.TrimPrefix(fake.URL, "http://")+
 				" will permanently delete the personal data of the customer of each of 2 records, read from the columns above. Type yes to go on: ")
-			assert.Len(t, fake.Requests(), tc.sent)
-			if tc.sent == 0 {
+			assert.Len(t, fake.Requests(), wantSent)
+			if !tc.confirm {
 				assert.NoFileExists(t, results, "nothing is created before the answer")
 				assert.Contains(t, stderr, "not confirmed: nothing was sent")
 			}
