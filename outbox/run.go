@@ -61,9 +61,11 @@ func (o *Outbox) Run(ctx context.Context) error {
 	if !o.running.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
-	defer o.running.Store(false)
 	ctx, finish := o.stoppable(ctx)
-	defer finish()
+	defer func() {
+		o.running.Store(false)
+		finish() // last: Close, waiting on it, then finds Run done
+	}()
 	if !o.closed.Load() { // else closed before Close could see this Run
 		if unlock, err := o.lockRun(ctx); err == nil {
 			o.deliverUntilDone(ctx)
